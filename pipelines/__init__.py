@@ -1,0 +1,1 @@
+"""docintel domain pipelines: plain Python, no web framework, no global settings."""
