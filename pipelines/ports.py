@@ -14,6 +14,7 @@ import numpy as np
 
 from pipelines.types import (
     AnonymisedText,
+    GeneratedSentence,
     IndexFilter,
     IndexPoint,
     ParsedDocument,
@@ -111,3 +112,17 @@ class VectorIndex(Protocol):
         ...
 
     def scroll(self, name: str, *, document_id: str | None = None) -> Iterable[IndexPoint]: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Writes answer sentences from numbered passages; every sentence cites some.
+
+    ``passages[i]`` is cited as ``i + 1``. A generator may return sentences without
+    citations or with unsupported claims: the verifier downstream drops them.
+    """
+
+    name: str
+    version: str
+
+    def generate(self, question: str, passages: Sequence[ScoredChunk]) -> list[GeneratedSentence]: ...

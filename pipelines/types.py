@@ -180,3 +180,18 @@ class IndexFilter:
     acl_groups: tuple[str, ...] | None = None
     document_ids: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GeneratedSentence:
+    """One sentence proposed by a generator, before verification.
+
+    ``citations`` are 1-based numbers of the passages it was given (``[1]`` is the
+    first passage). ``spans`` optionally pins the exact evidence: ``(passage number,
+    start, end)`` offsets into that passage's text (an extractive generator knows
+    them; an LLM does not, and the answerer aligns its sentence to the passage).
+    """
+
+    text: str
+    citations: tuple[int, ...]
+    spans: tuple[tuple[int, int, int], ...] = ()
