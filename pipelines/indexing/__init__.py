@@ -1,0 +1,19 @@
+"""Vector index backends (see ``qdrant_index`` for the payload and naming scheme)."""
+
+from pipelines.indexing.qdrant_index import (
+    QdrantIndex,
+    alias_name,
+    build_filter,
+    chunk_payload,
+    physical_collection_name,
+    point_id,
+)
+
+__all__ = [
+    "QdrantIndex",
+    "alias_name",
+    "build_filter",
+    "chunk_payload",
+    "physical_collection_name",
+    "point_id",
+]
