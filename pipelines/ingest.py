@@ -1,0 +1,246 @@
+"""Ingestion: bytes -> parsed pages -> (pseudonymised pages) -> chunks -> vectors -> index.
+
+Invariants this module keeps:
+
+* A document is searchable only once every one of its chunks is in the index: points are
+  written with ``ready: False`` and flipped to ``ready: True`` in one call at the end.
+* Point ids are deterministic (document id + chunk index): running the same job twice
+  writes the same points, so a job interrupted by a crash can simply run again.
+* On any failure or cancellation the document's points are removed before the error
+  propagates: nothing is ever half-indexed.
+* ``page.text[chunk.start:chunk.end] == chunk.text`` for the *stored* page text (the
+  pseudonymised one when the collection pseudonymises).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from pipelines.errors import EmptyDocument, JobCancelled
+from pipelines.indexing.qdrant_index import chunk_payload, point_id
+from pipelines.ports import Embedder, Parser, SparseEncoder, VectorIndex
+from pipelines.types import Chunk, IndexPoint, OffsetMap, Page, ParsedDocument
+
+log = logging.getLogger("docintel.ingest")
+
+ProgressFn = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``."""
+
+
+@dataclass(frozen=True)
+class IngestTarget:
+    """Where a document goes and who may read it (payload fields of every point)."""
+
+    tenant: str
+    collection: str
+    index_name: str
+    """Physical collection (or alias) to write to."""
+    document_id: str
+    filename: str
+    acl_groups: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    """A page as stored (maybe pseudonymised), with the map back to the original text."""
+
+    page: Page
+    offsets: OffsetMap
+    pii: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    media_type: str
+    pages: tuple[Page, ...]
+    chunks: int
+    pii: dict[str, int]
+    ocr_pages: tuple[int, ...]
+    timings_ms: dict[str, float]
+    warnings: tuple[str, ...] = ()
+
+
+PagePreparer = Callable[[Page, str], PreparedPage]
+"""``prepare(page, document_id)``: pseudonymise a page (or return it unchanged)."""
+
+
+def identity_preparer(page: Page, _document_id: str) -> PreparedPage:
+    return PreparedPage(page, OffsetMap.identity())
+
+
+class Chunker:
+    """Structural type of the chunker used here (see ``pipelines.chunking``)."""
+
+    def chunk_document(self, pages: Sequence[Page]) -> list[Chunk]: ...  # pragma: no cover
+
+
+class IngestPipeline:
+    """Composes the stages. Stateless between documents; safe to call from one worker thread
+    per document (the embedder serialises its own model calls)."""
+
+    def __init__(
+        self,
+        *,
+        parser: Parser,
+        index: VectorIndex,
+        sparse: SparseEncoder,
+        batch_size: int = 64,
+    ):
+        self.parser = parser
+        self.index = index
+        self.sparse = sparse
+        self.batch_size = batch_size
+
+    def parse(self, data: bytes, *, filename: str, password: str | None) -> ParsedDocument:
+        parsed = self.parser.parse(data, filename=filename, password=password)
+        if parsed.is_empty:
+            raise EmptyDocument("the document contains no extractable text")
+        return parsed
+
+    def run(
+        self,
+        data: bytes,
+        target: IngestTarget,
+        *,
+        embedder: Embedder,
+        chunker: Chunker,
+        prepare: PagePreparer = identity_preparer,
+        password: str | None = None,
+        progress: ProgressFn = lambda *_: None,
+        cancelled: Callable[[], bool] = lambda: False,
+        parsed: ParsedDocument | None = None,
+    ) -> IngestResult:
+        timings: dict[str, float] = {}
+        try:
+            t0 = time.perf_counter()
+            progress("parse", 0, 1)
+            if parsed is None:
+                parsed = self.parse(data, filename=target.filename, password=password)
+            timings["parse"] = (time.perf_counter() - t0) * 1000
+            self._check(cancelled)
+            return self.index_pages(
+                parsed, target, embedder=embedder, chunker=chunker, prepare=prepare,
+                progress=progress, cancelled=cancelled, timings=timings,
+            )
+        except BaseException:
+            self._remove_points(target)
+            raise
+
+    def index_pages(
+        self,
+        parsed: ParsedDocument,
+        target: IngestTarget,
+        *,
+        embedder: Embedder,
+        chunker: Chunker,
+        prepare: PagePreparer = identity_preparer,
+        progress: ProgressFn = lambda *_: None,
+        cancelled: Callable[[], bool] = lambda: False,
+        timings: dict[str, float] | None = None,
+    ) -> IngestResult:
+        """Stages after parsing (also used by re-indexing from stored pages)."""
+        timings = timings if timings is not None else {}
+        try:
+            t0 = time.perf_counter()
+            prepared: list[PreparedPage] = []
+            total_pages = len(parsed.pages)
+            for i, page in enumerate(parsed.pages):
+                prepared.append(prepare(page, target.document_id))
+                if i % 10 == 9:
+                    progress("anonymise", i + 1, total_pages)
+                    self._check(cancelled)
+            progress("anonymise", total_pages, total_pages)
+            timings["anonymise"] = (time.perf_counter() - t0) * 1000
+
+            t0 = time.perf_counter()
+            stored_pages = [p.page for p in prepared]
+            chunks = chunker.chunk_document(stored_pages)
+            offsets_by_page = {p.page.number: p.offsets for p in prepared}
+            timings["chunk"] = (time.perf_counter() - t0) * 1000
+            if not chunks:
+                raise EmptyDocument("the document contains no extractable text")
+
+            embed_ms = sparse_ms = upsert_ms = 0.0
+            total = len(chunks)
+            progress("embed", 0, total)
+            for start in range(0, total, self.batch_size):
+                self._check(cancelled)
+                batch = chunks[start : start + self.batch_size]
+                texts = [c.text for c in batch]
+                t0 = time.perf_counter()
+                dense = embedder.embed_documents(texts)
+                t1 = time.perf_counter()
+                sparse = self.sparse.encode_documents(texts)
+                t2 = time.perf_counter()
+                points = []
+                for chunk, vector, sparse_vector in zip(batch, dense, sparse, strict=True):
+                    offsets = offsets_by_page[chunk.page]
+                    located = replace(
+                        chunk,
+                        orig_start=offsets.to_original(chunk.start),
+                        orig_end=offsets.to_original(chunk.end, is_end=True),
+                    )
+                    points.append(
+                        IndexPoint(
+                            id=point_id(target.document_id, chunk.index),
+                            dense=vector,
+                            sparse=sparse_vector,
+                            payload=chunk_payload(
+                                located,
+                                document_id=target.document_id,
+                                filename=target.filename,
+                                acl_groups=target.acl_groups,
+                                tags=target.tags,
+                                ready=False,
+                                extra={
+                                    "tenant": target.tenant,
+                                    "collection": target.collection,
+                                    "embedder": f"{embedder.name}@{embedder.version}",
+                                },
+                            ),
+                        )
+                    )
+                self.index.upsert(target.index_name, points)
+                t3 = time.perf_counter()
+                embed_ms += (t1 - t0) * 1000
+                sparse_ms += (t2 - t1) * 1000
+                upsert_ms += (t3 - t2) * 1000
+                progress("embed", min(start + self.batch_size, total), total)
+            timings.update(embed=embed_ms, sparse=sparse_ms, upsert=upsert_ms)
+            self._check(cancelled)
+
+            pii: Counter[str] = Counter()
+            for p in prepared:
+                pii.update(p.pii)
+            return IngestResult(
+                media_type=parsed.media_type,
+                pages=tuple(stored_pages),
+                chunks=total,
+                pii=dict(pii),
+                ocr_pages=parsed.ocr_pages,
+                timings_ms=timings,
+                warnings=parsed.warnings,
+            )
+        except BaseException:
+            self._remove_points(target)
+            raise
+
+    def publish(self, target: IngestTarget) -> None:
+        """Make every point of the document searchable, in one index call."""
+        self.index.set_payload(target.index_name, target.document_id, {"ready": True})
+
+    def _remove_points(self, target: IngestTarget) -> None:
+        try:
+            self.index.delete_document(target.index_name, target.document_id)
+        except Exception:  # the original error matters more; reconciliation catches leftovers
+            log.exception("could not remove points of a failed document")
+
+    @staticmethod
+    def _check(cancelled: Callable[[], bool]) -> None:
+        if cancelled():
+            raise JobCancelled("the job was cancelled")

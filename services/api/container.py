@@ -1,0 +1,200 @@
+"""The one factory that picks implementations from settings.
+
+Everything heavy (models, index client, parser workers) is built here, once, when the
+app starts (``Container.build``), never at import time. Tests pass ``overrides`` to swap
+a component for a fake.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.registry import DEFAULT_EMBEDDER, EMBEDDERS, build_embedder
+from pipelines.audit import AuditLog
+from pipelines.errors import InvalidRequest
+from pipelines.ports import Embedder, Parser, SparseEncoder, VectorIndex
+from pipelines.registry import Registry
+from services.api.settings import Settings
+from services.metrics import Metrics
+from services.secrets import KeyStore, load_or_create_secret
+
+log = logging.getLogger("docintel.container")
+
+
+def _offline_environment() -> None:
+    """Libraries that would reach the network are told not to (models ship in packages)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
+
+
+@dataclass
+class Container:
+    settings: Settings
+    registry: Registry
+    audit: AuditLog
+    keys: KeyStore
+    index: VectorIndex
+    sparse: SparseEncoder
+    parser: Parser
+    metrics: Metrics
+    vault_key: bytes
+    data_dir: Path
+    embedders: dict[str, Embedder] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
+    generated_admin_key: str | None = None
+    runner: Any = None
+    documents: Any = None
+
+    @classmethod
+    def build(cls, settings: Settings, overrides: dict[str, Any] | None = None) -> "Container":
+        overrides = dict(overrides or {})
+        _offline_environment()
+        data_dir = settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "spool").mkdir(exist_ok=True)
+
+        registry = overrides.pop("registry", None) or Registry.from_url(settings.resolved_database_url)
+        audit_key = load_or_create_secret(
+            settings.audit_key.get_secret_value() if settings.audit_key else None, data_dir / "audit.key"
+        )
+        audit = AuditLog(registry.engine, audit_key, data_dir / "audit.head")
+        vault_key = load_or_create_secret(
+            settings.vault_key.get_secret_value() if settings.vault_key else None, data_dir / "vault.key"
+        )
+        keys = KeyStore(registry)
+        generated = keys.bootstrap(settings)
+
+        index = overrides.pop("index", None) or _build_index(settings)
+        sparse = overrides.pop("sparse", None) or _build_sparse()
+        parser = overrides.pop("parser", None) or _build_parser(settings)
+        metrics = overrides.pop("metrics", None) or Metrics()
+        embedders = overrides.pop("embedders", None) or {}
+        container = cls(
+            settings=settings, registry=registry, audit=audit, keys=keys, index=index, sparse=sparse,
+            parser=parser, metrics=metrics, vault_key=vault_key, data_dir=data_dir, embedders=dict(embedders),
+            generated_admin_key=generated,
+        )
+        container.extras.update(overrides)
+        return container
+
+    # ---- models ------------------------------------------------------------------
+
+    def available_embedders(self) -> list[str]:
+        names = [n for n in self.settings.embedders if n in EMBEDDERS or n in self.embedders]
+        names.extend(n for n in self.embedders if n not in names)
+        return names
+
+    @property
+    def default_embedder_name(self) -> str:
+        name = self.settings.default_embedder or DEFAULT_EMBEDDER
+        return name
+
+    def embedder(self, name: str | None = None) -> Embedder:
+        name = name or self.default_embedder_name
+        with self._embedder_lock:
+            if name not in self.embedders:
+                if name not in self.available_embedders():
+                    known = ", ".join(self.available_embedders())
+                    raise InvalidRequest(
+                        f"unknown embedder {name!r}; available: {known}",
+                        errors=[{"loc": ["body", "embedder"], "msg": f"must be one of: {known}"}],
+                    )
+                self.embedders[name] = build_embedder(name)
+            return self.embedders[name]
+
+    def preload(self) -> None:
+        """Load the default embedder's weights (``/readyz`` reports when done)."""
+        embedder = self.embedder()
+        load = getattr(embedder, "load", None)
+        if callable(load):
+            load()
+        self.extras["models_ready"] = True
+
+    @property
+    def models_ready(self) -> bool:
+        return bool(self.extras.get("models_ready")) or not self.settings.preload_models
+
+    def start(self) -> dict[str, int]:
+        """Start job workers and recover what a previous process left unfinished."""
+        from services.api.problems import domain_problem, problem_dict
+        from services.documents import DocumentService
+        from services.jobs import JobRunner
+        from pipelines.errors import DocintelError
+
+        def problem_for(exc: Exception) -> dict:
+            if isinstance(exc, DocintelError):
+                return domain_problem(exc)
+            return problem_dict(500, "internal-error", "Internal error", "the job failed unexpectedly; it has been logged")
+
+        self.runner = JobRunner(
+            self.registry, workers=self.settings.ingest_workers, problem_for=problem_for,
+            on_state=lambda kind, state: self.metrics.job_transitions.labels(kind, state).inc(),
+        )
+        self.documents = DocumentService(self, self.runner)
+        stats = self.documents.recover()
+        self.runner.start()
+        return stats
+
+    @property
+    def anonymiser_available(self) -> bool:
+        return False
+
+    def generator_infos(self) -> list[dict]:
+        return [{"name": "extractive", "version": "1", "default": True}]
+
+    def pii_info(self) -> dict:
+        return {"languages": [], "entities": []}
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+        close = getattr(self.parser, "close", None)
+        if callable(close):
+            close()
+        close = getattr(self.index, "close", None)
+        if callable(close):
+            close()
+        self.registry.engine.dispose()
+
+
+def _build_index(settings: Settings) -> VectorIndex:
+    from pipelines.indexing.qdrant_index import QdrantIndex
+
+    if settings.qdrant_url:
+        return QdrantIndex.from_location(
+            path=None,
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+            shard_number=settings.qdrant_shards,
+            replication_factor=settings.qdrant_replication_factor,
+            write_consistency_factor=settings.qdrant_write_consistency,
+        )
+    return QdrantIndex.from_location(path=settings.resolved_qdrant_path, url=None)
+
+
+def _build_sparse() -> SparseEncoder:
+    from models.sparse import LexicalSparseEncoder
+
+    return LexicalSparseEncoder()
+
+
+def _build_parser(settings: Settings) -> Parser:
+    from pipelines.parsing import SandboxedParser
+
+    return SandboxedParser(
+        timeout_s=settings.parse_timeout_s,
+        memory_mb=settings.parse_memory_mb,
+        max_pages=settings.max_pages,
+        ocr_max_pages=settings.ocr_max_pages,
+        workers=settings.parse_workers,
+    )

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from pipelines.errors import InvalidRequest, LimitExceeded
+from pipelines.registry import DocumentRow
+from services.api.access import collection_for, document_for
+from services.api.deps import Reader, Writer, get_container
+from services.api.problems import PROBLEM_MEDIA_TYPE, domain_problem, problem_dict
+from services.api.routers import PROBLEM_RESPONSES
+from services.api.schemas import (
+    DocumentList,
+    DocumentOut,
+    DocumentPatch,
+    PageOut,
+    UploadMetadata,
+    UploadResult,
+)
+
+router = APIRouter(prefix="/v1/collections/{name}/documents", tags=["documents"], responses=PROBLEM_RESPONSES)
+ContainerDep = Annotated[object, Depends(get_container)]
+
+
+def document_out(row: DocumentRow, *, duplicate: bool | None = None) -> dict[str, Any]:
+    return DocumentOut(
+        document_id=row.id, filename=row.filename, media_type=row.media_type, sha256=row.sha256,
+        status=row.status, pages=row.pages, chunks=row.chunks, pii=row.pii, acl_groups=row.acl_groups,
+        tags=row.tags, created_at=row.created_at, error=row.error, job_id=row.job_id,
+        ocr_pages=row.ocr_pages, duplicate=duplicate,
+    ).model_dump(mode="json", exclude_none=True)
+
+
+def safe_filename(raw: str | None) -> str:
+    """Keep only the last path component, printable, at most 255 characters: a filename is
+    a label, never a path (uploads are stored by document id)."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if ch.isprintable())
+    name = re.sub(r"^\.+", "", name).strip()
+    return (name or "upload")[:255]
+
+
+def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        block = upload.file.read(1024 * 1024)
+        if not block:
+            break
+        size += len(block)
+        if size > limit:
+            raise LimitExceeded(f"'{safe_filename(upload.filename)}' is larger than {limit // (1024 * 1024)} MB")
+        chunks.append(block)
+    return b"".join(chunks)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=UploadResult,
+    operation_id="upload_documents",
+    responses={201: {"model": UploadResult, "description": "indexed (wait=true)"},
+               413: PROBLEM_RESPONSES[422] | {"description": "too large"},
+               415: PROBLEM_RESPONSES[422] | {"description": "unsupported media type"}},
+)
+def upload_documents(
+    name: str,
+    principal: Writer,
+    container: ContainerDep,
+    file: Annotated[list[UploadFile], File(description="one or more files")],
+    metadata: Annotated[str | None, Form(description='JSON: {"acl_groups": [], "tags": {}, "password": "..."}')] = None,
+    wait: Annotated[bool, Query(description="block until indexed")] = False,
+):
+    """Upload files; each becomes a document indexed by a background job."""
+    collection = collection_for(container, principal, name)
+    try:
+        meta = UploadMetadata.model_validate(json.loads(metadata)) if metadata else UploadMetadata()
+    except (json.JSONDecodeError, ValidationError) as exc:
+        errors = exc.errors() if isinstance(exc, ValidationError) else [{"msg": exc.msg}]
+        raise InvalidRequest("metadata must be a JSON object {acl_groups?, tags?, password?}",
+                             errors=[{"loc": ["body", "metadata", *map(str, e.get("loc", ()))],
+                                      "msg": e.get("msg", "")} for e in errors]) from None
+    if len(file) > container.settings.max_files_per_request:
+        raise LimitExceeded(f"at most {container.settings.max_files_per_request} files per request")
+    limit = container.settings.max_upload_mb * 1024 * 1024
+    outcomes = []
+    for upload in file:
+        filename = safe_filename(upload.filename)
+        try:
+            data = _read_limited(upload, limit)
+        except LimitExceeded as exc:
+            outcomes.append(("failed", {"document_id": None, "filename": filename, "status": "failed",
+                                        "error": domain_problem(exc)}))
+            continue
+        outcome = container.documents.upload(
+            collection, filename=filename, data=data, acl_groups=meta.acl_groups, tags=meta.tags,
+            password=meta.password, key_id=principal.key_id,
+        )
+        outcomes.append(("ok", outcome))
+
+    items: list[dict[str, Any]] = []
+    for kind, outcome in outcomes:
+        if kind == "failed":
+            items.append(outcome)
+            continue
+        if wait and outcome.job_id and not outcome.duplicate:
+            container.runner.wait(outcome.job_id, timeout=container.settings.parse_timeout_s * 4 + 600)
+        row = container.registry.document_by_id(outcome.document.id) or outcome.document
+        if wait or outcome.duplicate or row.status == "failed":
+            item = document_out(row, duplicate=True if outcome.duplicate else None)
+        else:
+            item = {"document_id": row.id, "filename": row.filename, "status": row.status, "job_id": outcome.job_id}
+        items.append(item)
+        container.audit.record(
+            "upload", tenant=principal.tenant, key_id=principal.key_id, collection=name,
+            outcome=row.status if not outcome.duplicate else "duplicate",
+            document_ids=[row.id], job_id=outcome.job_id, sha256=row.sha256,
+        )
+
+    if items and all(item.get("status") == "failed" for item in items):
+        first = items[0]["error"] or problem_dict(422, "parse-error", "Document could not be parsed", "failed")
+        body = dict(first)
+        body["instance"] = f"/v1/collections/{name}/documents"
+        body["documents"] = items
+        return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse({"documents": items}, status_code=201 if wait else 202)
+
+
+@router.get("", response_model=DocumentList, operation_id="list_documents")
+def list_documents(
+    name: str,
+    principal: Reader,
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(queued|running|indexed|failed)$")] = None,
+):
+    collection = collection_for(container, principal, name)
+    page = container.registry.list_documents(
+        principal.tenant, collection.name, limit=limit, cursor=cursor, status=status, groups=principal.groups
+    )
+    return {"documents": [document_out(r) for r in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get("/{document_id}", response_model=DocumentOut, response_model_exclude_none=True,
+            operation_id="get_document")
+def get_document(name: str, document_id: str, principal: Reader, container: ContainerDep):
+    collection = collection_for(container, principal, name)
+    return document_out(document_for(container, principal, collection, document_id))
+
+
+@router.patch("/{document_id}", response_model=DocumentOut, response_model_exclude_none=True,
+              operation_id="patch_document")
+def patch_document(name: str, document_id: str, body: DocumentPatch, principal: Writer, container: ContainerDep):
+    """Change who may read a document (registry and index payloads together) or its tags."""
+    collection = collection_for(container, principal, name)
+    doc = document_for(container, principal, collection, document_id)
+    container.documents.update_acl(collection, doc, acl_groups=body.acl_groups, tags=body.tags)
+    container.audit.record("patch_document", tenant=principal.tenant, key_id=principal.key_id, collection=name,
+                           document_ids=[doc.id], fields=sorted(body.model_dump(exclude_none=True)))
+    return document_out(container.registry.get_document(principal.tenant, name, document_id))
+
+
+@router.get("/{document_id}/pages/{n}", response_model=PageOut, operation_id="get_page")
+def get_page(name: str, document_id: str, n: int, principal: Reader, container: ContainerDep):
+    """The stored (pseudonymised when the collection is) page text citations point into."""
+    collection = collection_for(container, principal, name)
+    doc = document_for(container, principal, collection, document_id)
+    page = container.registry.get_page(doc.id, n)
+    return PageOut(page=page.number, text=page.text,
+                   blocks=[{"start": b.start, "end": b.end, "bbox": list(b.bbox)} for b in page.blocks])
+
+
+@router.delete("/{document_id}", status_code=204, operation_id="delete_document")
+def delete_document(name: str, document_id: str, principal: Writer, container: ContainerDep):
+    """Erasure: chunks, vectors, stored text and vault entries no other document uses."""
+    collection = collection_for(container, principal, name)
+    doc = document_for(container, principal, collection, document_id)
+    container.documents.delete_document(collection, doc)
+    container.audit.record("delete_document", tenant=principal.tenant, key_id=principal.key_id,
+                           collection=name, document_ids=[doc.id])
+    return Response(status_code=204)

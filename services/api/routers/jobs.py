@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from pipelines.errors import NotFound
+from services.api.deps import Principal, Reader, get_container
+from services.api.problems import ProblemException
+from services.api.routers import PROBLEM_RESPONSES
+from services.api.schemas import JobList, JobOut
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
+ContainerDep = Annotated[object, Depends(get_container)]
+
+CANCEL_ROLE = {"reindex": "admin"}  # ingestion and extraction jobs: writer
+
+
+def job_out(row) -> dict:
+    return JobOut(
+        job_id=row.id, kind=row.kind, status=row.status,
+        progress={"done": row.progress_done, "total": row.progress_total, "stage": row.stage},
+        collection=row.collection, document_id=row.document_id, created_at=row.created_at,
+        updated_at=row.updated_at, error=row.error, result=row.result,
+    ).model_dump(mode="json", exclude_none=True)
+
+
+def _visible_job(container, principal: Principal, job_id: str):
+    job = container.registry.get_job(job_id, tenant=principal.tenant)
+    if job.document_id:
+        doc = container.registry.document_by_id(job.document_id)
+        if doc is not None and not doc.readable_by(principal.groups):
+            raise NotFound("job not found")
+    return job
+
+
+@router.get("/{job_id}", response_model=JobOut, response_model_exclude_none=True, operation_id="get_job")
+def get_job(job_id: str, principal: Reader, container: ContainerDep):
+    return job_out(_visible_job(container, principal, job_id))
+
+
+@router.get("", response_model=JobList, operation_id="list_jobs")
+def list_jobs(
+    principal: Reader,
+    container: ContainerDep,
+    status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|cancelled)$")] = None,
+    kind: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+):
+    page = container.registry.list_jobs(principal.tenant, status=status, kind=kind, limit=limit, cursor=cursor)
+    jobs = []
+    for job in page.items:
+        if job.document_id:
+            doc = container.registry.document_by_id(job.document_id)
+            if doc is not None and not doc.readable_by(principal.groups):
+                continue
+        jobs.append(job_out(job))
+    return {"jobs": jobs, "next_cursor": page.next_cursor}
+
+
+@router.delete("/{job_id}", status_code=202, response_model=JobOut, response_model_exclude_none=True,
+               operation_id="cancel_job", responses={409: PROBLEM_RESPONSES[422] | {"description": "already finished"}})
+def cancel_job(job_id: str, principal: Reader, container: ContainerDep):
+    """Cancel a queued or running job (writer for ingestion, admin for re-index)."""
+    job = _visible_job(container, principal, job_id)
+    needed = CANCEL_ROLE.get(job.kind, "writer")
+    if not principal.has_role(needed):
+        raise ProblemException(403, f"cancelling a {job.kind} job needs the '{needed}' role")
+    if not container.registry.request_cancel(job.id):
+        raise ProblemException(409, f"the job is already {job.status}")
+    return JSONResponse(job_out(container.registry.get_job(job.id)), status_code=202)

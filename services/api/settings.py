@@ -1,0 +1,129 @@
+"""Service settings: the only place that reads the environment.
+
+Every variable is ``DOCINTEL_<FIELD>`` (case-insensitive); ``QDRANT_URL`` and
+``QDRANT_API_KEY`` are accepted too, as Qdrant's own tools use them. Everything below
+``services/`` receives plain constructor arguments built from these fields.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["reader", "writer", "admin"]
+
+
+class ConfiguredKey(BaseModel):
+    """One entry of ``DOCINTEL_API_KEYS`` (see API.md)."""
+
+    key: SecretStr
+    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    role: Role
+    groups: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCINTEL_", extra="ignore", case_sensitive=False)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Path("./data")
+
+    api_keys: str | None = Field(default=None, repr=False)
+    """JSON list of keys (API.md). Hashed once loaded; never logged."""
+    keys_file: Path | None = None
+    """A JSON file with the same list as ``api_keys`` (for secrets mounted as files)."""
+
+    qdrant_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DOCINTEL_QDRANT_URL", "QDRANT_URL")
+    )
+    qdrant_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DOCINTEL_QDRANT_API_KEY", "QDRANT_API_KEY")
+    )
+    qdrant_path: str | None = None
+    """Embedded Qdrant location; default ``<data_dir>/qdrant``; ``:memory:`` for tests."""
+    qdrant_shards: int = Field(1, ge=1)
+    qdrant_replication_factor: int = Field(1, ge=1)
+    qdrant_write_consistency: int = Field(1, ge=1)
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the registry; default SQLite in the data dir."""
+
+    vault_key: SecretStr | None = Field(default=None, repr=False)
+    """Base64 32-byte key of the PII vault; generated into the data dir when unset."""
+    audit_key: SecretStr | None = Field(default=None, repr=False)
+    """Base64 key of the audit HMAC chain; generated into the data dir when unset."""
+    store_originals: bool = True
+    """Keep original page text (encrypted) so re-indexing can pseudonymise again."""
+    audit_retention_days: int = Field(183, ge=1)
+
+    default_embedder: str = "use-multilingual-v3"
+    embedders: list[str] = Field(default_factory=lambda: ["use-multilingual-v3", "minilm-l6-v2"])
+    preload_models: bool = True
+    """Load the default embedder at start-up (``/readyz`` waits for it)."""
+
+    llm_base_url: str | None = None
+    """OpenAI-compatible endpoint; enables the ``openai-compatible`` generator."""
+    llm_model: str = "default"
+    llm_api_key: SecretStr | None = Field(default=None, repr=False)
+    llm_timeout_s: float = 60.0
+
+    max_upload_mb: int = Field(100, ge=1)
+    max_files_per_request: int = Field(50, ge=1)
+    max_pages: int = Field(5000, ge=1)
+    parse_timeout_s: float = Field(300.0, gt=0)
+    parse_memory_mb: int = Field(3072, ge=256)
+    parse_workers: int = Field(1, ge=1)
+    ocr_max_pages: int = Field(200, ge=0)
+    ingest_workers: int = Field(1, ge=1)
+    max_queued_jobs: int = Field(1000, ge=1)
+
+    metrics_require_key: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys_are_json(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            _parse_keys(value)
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_insecure(self) -> "Settings":
+        if self.qdrant_url and self.qdrant_url.startswith("http://") and self.qdrant_api_key:
+            host = self.qdrant_url.split("//", 1)[1].split(":", 1)[0].split("/", 1)[0]
+            if host not in {"localhost", "127.0.0.1", "qdrant"}:
+                raise ValueError("refusing to send the Qdrant API key over plain http to a remote host")
+        return self
+
+    def configured_keys(self) -> list[ConfiguredKey]:
+        keys: list[ConfiguredKey] = []
+        if self.api_keys and self.api_keys.strip():
+            keys.extend(_parse_keys(self.api_keys))
+        if self.keys_file:
+            keys.extend(_parse_keys(self.keys_file.read_text(encoding="utf-8")))
+        return keys
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'registry.db'}"
+
+    @cached_property
+    def resolved_qdrant_path(self) -> str:
+        return self.qdrant_path or str(self.data_dir / "qdrant")
+
+
+def _parse_keys(raw: str) -> list[ConfiguredKey]:
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"API keys are not valid JSON: {exc.msg}") from None
+    if not isinstance(items, list):
+        raise ValueError("API keys must be a JSON list of {key, tenant, role, groups}")
+    return [ConfiguredKey.model_validate(item) for item in items]

@@ -1,0 +1,271 @@
+"""``docintel`` command line.
+
+``serve`` runs the API. Commands that touch documents (``ingest``, ``ask``, ``extract``,
+``anonymise``, ``reindex``, ``collections``, ``documents``) talk to a running server over
+HTTP: the server process owns the embedded index (Qdrant local mode locks its folder).
+``keys`` and ``audit`` work on the registry directly. ``eval`` runs an in-process server on
+a temporary data dir and goes through the public API.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="docintel: document intelligence API and tools", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys (registry in DOCINTEL_DATA_DIR)", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit trail", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluations on a dataset (in-process server, temporary data dir)", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(eval_app, name="eval")
+
+console = Console()
+err = Console(stderr=True)
+
+UrlOpt = Annotated[str, typer.Option("--url", envvar="DOCINTEL_URL", help="API base URL")]
+KeyOpt = Annotated[Optional[str], typer.Option("--api-key", envvar="DOCINTEL_API_KEY", help="API key")]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+INGESTIBLE_SUFFIXES = {
+    ".pdf", ".docx", ".doc", ".pptx", ".ppt", ".xlsx", ".xls", ".odt", ".rtf", ".epub", ".html", ".htm",
+    ".eml", ".msg", ".md", ".txt", ".csv", ".xml", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".json",
+}
+
+
+def _client(url: str, api_key: str | None):
+    import httpx
+
+    if not api_key:
+        err.print("[red]an API key is needed: --api-key or DOCINTEL_API_KEY[/red]")
+        raise typer.Exit(2)
+    return httpx.Client(base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=600)
+
+
+def _fail(response) -> None:
+    try:
+        body = response.json()
+        message = f"{body.get('title', 'error')}: {body.get('detail', '')}"
+    except ValueError:
+        message = response.text[:500]
+    err.print(f"[red]{response.status_code} {message}[/red]")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="default DOCINTEL_HOST or 127.0.0.1")] = None,
+    port: Annotated[Optional[int], typer.Option(help="default DOCINTEL_PORT or 8000")] = None,
+) -> None:
+    """Run the API (embedded Qdrant + SQLite under DOCINTEL_DATA_DIR unless URLs are set)."""
+    import uvicorn
+
+    from services.api.app import create_app
+    from services.api.settings import Settings
+
+    settings = Settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    console.print(f"docintel serving on http://{settings.host}:{settings.port}  (data: {settings.data_dir})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False,
+                log_config=None, timeout_graceful_shutdown=10)
+
+
+def _iter_files(paths: list[Path]):
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not child.name.startswith(".") and child.suffix.lower() in INGESTIBLE_SUFFIXES:
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            err.print(f"[yellow]skipped {path}: not found[/yellow]")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders (recursively)")],
+    collection: Annotated[str, typer.Option("--collection", "-c")],
+    url: UrlOpt = DEFAULT_URL,
+    api_key: KeyOpt = None,
+    acl_group: Annotated[Optional[list[str]], typer.Option("--acl-group", help="repeatable")] = None,
+    password: Annotated[Optional[str], typer.Option(help="password for encrypted PDFs")] = None,
+) -> None:
+    """Upload files to a collection and wait for each to be indexed, with a progress bar."""
+    files = list(_iter_files(paths))
+    if not files:
+        err.print("[red]no files to ingest[/red]")
+        raise typer.Exit(2)
+    metadata = {"acl_groups": acl_group or []}
+    if password:
+        metadata["password"] = password
+    results = []
+    with _client(url, api_key) as client, Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("ingesting", total=len(files))
+        for path in files:
+            progress.update(task, description=f"ingesting {path.name[:40]}")
+            with path.open("rb") as fh:
+                response = client.post(
+                    f"/v1/collections/{collection}/documents", params={"wait": "true"},
+                    files={"file": (path.name, fh)}, data={"metadata": json.dumps(metadata)},
+                )
+            if response.status_code in (401, 403, 404):
+                progress.stop()
+                _fail(response)
+            body = response.json()
+            item = (body.get("documents") or [{}])[0]
+            results.append((path, item, body if response.status_code >= 400 else None))
+            progress.advance(task)
+    table = Table(title=f"ingest into '{collection}'")
+    for column in ("file", "status", "pages", "chunks", "detail"):
+        table.add_column(column)
+    failed = 0
+    for path, item, problem in results:
+        status = item.get("status", "failed")
+        failed += status == "failed"
+        detail = ""
+        if status == "failed":
+            detail = ((item.get("error") or problem or {}).get("detail") or "")[:80]
+        elif item.get("duplicate"):
+            detail = "duplicate (already indexed)"
+        table.add_row(str(path), status, str(item.get("pages", "")), str(item.get("chunks", "")), detail)
+    console.print(table)
+    console.print(f"{len(results) - failed} indexed, {failed} failed")
+    raise typer.Exit(1 if failed == len(results) else 0)
+
+
+@app.command()
+def collections(url: UrlOpt = DEFAULT_URL, api_key: KeyOpt = None) -> None:
+    """List the collections of the key's tenant."""
+    with _client(url, api_key) as client:
+        response = client.get("/v1/collections")
+    if response.status_code != 200:
+        _fail(response)
+    table = Table()
+    for column in ("name", "anonymise", "embedder", "documents", "chunks", "created_at"):
+        table.add_column(column)
+    for c in response.json()["collections"]:
+        table.add_row(c["name"], str(c["anonymise"]), c["embedder"], str(c["documents"]), str(c["chunks"]),
+                      c["created_at"])
+    console.print(table)
+
+
+@app.command()
+def documents(collection: Annotated[str, typer.Argument()], url: UrlOpt = DEFAULT_URL, api_key: KeyOpt = None,
+              status: Optional[str] = None) -> None:
+    """List the documents of a collection."""
+    table = Table()
+    for column in ("document_id", "filename", "status", "pages", "chunks"):
+        table.add_column(column)
+    cursor = None
+    with _client(url, api_key) as client:
+        while True:
+            params = {"limit": 1000, **({"cursor": cursor} if cursor else {}), **({"status": status} if status else {})}
+            response = client.get(f"/v1/collections/{collection}/documents", params=params)
+            if response.status_code != 200:
+                _fail(response)
+            body = response.json()
+            for d in body["documents"]:
+                table.add_row(d["document_id"], d["filename"], d["status"], str(d["pages"]), str(d["chunks"]))
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+    console.print(table)
+
+
+# ---- keys and audit (registry) ------------------------------------------------------
+
+
+def _registry():
+    from pipelines.registry import Registry
+    from services.api.settings import Settings
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings, Registry.from_url(settings.resolved_database_url)
+
+
+def _audit_log(settings, registry):
+    from pipelines.audit import AuditLog
+    from services.secrets import load_or_create_secret
+
+    key = load_or_create_secret(settings.audit_key.get_secret_value() if settings.audit_key else None,
+                                settings.data_dir / "audit.key")
+    return AuditLog(registry.engine, key, settings.data_dir / "audit.head")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="reader | writer | admin")],
+    group: Annotated[Optional[list[str]], typer.Option("--group", help="ACL group, repeatable")] = None,
+) -> None:
+    """Create a key; it is printed once and stored hashed."""
+    from services.secrets import KeyStore
+
+    if role not in ("reader", "writer", "admin"):
+        err.print("[red]role must be reader, writer or admin[/red]")
+        raise typer.Exit(2)
+    settings, registry = _registry()
+    raw, row = KeyStore(registry).create(tenant=tenant, role=role, groups=group or [])
+    _audit_log(settings, registry).record("key_change", tenant=tenant, key_id=None, action="create",
+                                          target_key=row.id, role=role)
+    console.print(f"key id {row.id} (tenant {tenant}, role {role}, groups {group or []})")
+    console.print(f"[bold]{raw}[/bold]  <- store it now, it will not be shown again")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (ids, never the keys themselves)."""
+    _, registry = _registry()
+    table = Table()
+    for column in ("id", "tenant", "role", "groups", "source", "created_at", "revoked_at"):
+        table.add_column(column)
+    for row in registry.list_keys():
+        table.add_row(row.id, row.tenant, row.role, ",".join(row.groups), row.source, str(row.created_at),
+                      str(row.revoked_at or ""))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
+    """Revoke a key by id (takes effect within seconds on a running server)."""
+    settings, registry = _registry()
+    if not registry.revoke_key(key_id):
+        err.print(f"[red]no active key {key_id}[/red]")
+        raise typer.Exit(1)
+    _audit_log(settings, registry).record("key_change", tenant=None, key_id=None, action="revoke", target_key=key_id)
+    console.print(f"revoked {key_id}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; names every altered, inserted or removed record."""
+    settings, registry = _registry()
+    problems = _audit_log(settings, registry).verify()
+    if not problems:
+        console.print("[green]audit chain intact[/green]")
+        return
+    for problem in problems:
+        err.print(f"[red]record {problem.seq} ({problem.audit_id or '-'}): {problem.reason}[/red]")
+    raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

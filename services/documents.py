@@ -1,0 +1,302 @@
+"""Collections and documents as the API sees them: registry rows, index points, jobs.
+
+This is wiring, not domain logic: it decides *when* the ingestion pipeline runs and keeps
+the registry, the index and the spool in agreement (see ``reconcile``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from pipelines.chunking import chunker_for
+from pipelines.errors import DocintelError, EmptyDocument, LimitExceeded, NotFound, NotImplementedYet
+from pipelines.indexing.qdrant_index import alias_name, physical_collection_name
+from pipelines.ingest import IngestPipeline, IngestTarget, PagePreparer, identity_preparer
+from pipelines.registry import CollectionRow, DocumentRow, document_id_for
+from services.api.problems import domain_problem, problem_dict
+from services.jobs import JobContext, JobRunner
+
+log = logging.getLogger("docintel.documents")
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    document: DocumentRow
+    duplicate: bool
+    job_id: str | None
+    error: dict | None = None
+
+
+class Spool:
+    """Uploaded bytes waiting for their job, encrypted at rest (AES-GCM, vault key):
+    they may hold PII and must survive a restart so the job can resume."""
+
+    def __init__(self, folder: Path, key: bytes):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._aead = AESGCM(hashlib.sha256(b"docintel-spool" + key).digest())
+
+    def _path(self, document_id: str) -> Path:
+        return self.folder / f"{document_id}.bin"
+
+    def put(self, document_id: str, data: bytes) -> None:
+        nonce = os.urandom(12)
+        tmp = self._path(document_id).with_suffix(".tmp")
+        tmp.write_bytes(nonce + self._aead.encrypt(nonce, data, document_id.encode()))
+        os.replace(tmp, self._path(document_id))
+
+    def get(self, document_id: str) -> bytes | None:
+        path = self._path(document_id)
+        if not path.exists():
+            return None
+        blob = path.read_bytes()
+        return self._aead.decrypt(blob[:12], blob[12:], document_id.encode())
+
+    def remove(self, document_id: str) -> None:
+        self._path(document_id).unlink(missing_ok=True)
+
+
+class DocumentService:
+    def __init__(self, container, runner: JobRunner, *,
+                 preparer_for: Callable[[CollectionRow], PagePreparer] | None = None,
+                 on_document_deleted: Callable[[CollectionRow, str], None] | None = None,
+                 on_collection_deleted: Callable[[CollectionRow], None] | None = None):
+        self.c = container
+        self.runner = runner
+        self.spool = Spool(container.data_dir / "spool", container.vault_key)
+        self.pipeline = IngestPipeline(
+            parser=container.parser, index=container.index, sparse=container.sparse,
+        )
+        self._passwords: dict[str, str] = {}  # job id -> password, memory only (never stored)
+        self._preparer_for = preparer_for or (lambda _c: identity_preparer)
+        self._on_document_deleted = on_document_deleted or (lambda _c, _d: None)
+        self._on_collection_deleted = on_collection_deleted or (lambda _c: None)
+        self._collection_locks: dict[tuple[str, str], threading.Lock] = {}
+
+    # ---- collections -------------------------------------------------------------
+
+    def index_alias(self, collection: CollectionRow) -> str:
+        return alias_name(collection.tenant, collection.name)
+
+    def create_collection(self, tenant: str, name: str, *, anonymise: bool, embedder_name: str | None,
+                          pii_entities: list[str] | None = None, anonymiser_available: bool = False) -> CollectionRow:
+        if anonymise and not anonymiser_available:
+            raise NotImplementedYet(
+                "pseudonymisation is not available yet: create the collection with "
+                "\"anonymise\": false (nothing with raw PII is indexed by accident)"
+            )
+        embedder = self.c.embedder(embedder_name)
+        row = self.c.registry.create_collection(
+            tenant, name, anonymise=anonymise, embedder=embedder.name, embedder_version=embedder.version,
+            pii_entities=pii_entities,
+        )
+        physical = physical_collection_name(tenant, name, embedder.name, embedder.version, row.generation)
+        try:
+            self.c.index.create_physical(physical, embedder.dimension)
+            self.c.index.point_alias(self.index_alias(row), physical)
+        except Exception:
+            self.c.registry.delete_collection(tenant, name)
+            raise
+        return row
+
+    def delete_collection(self, collection: CollectionRow) -> list[str]:
+        for job in self.c.registry.jobs_with_status(["queued", "running"]):
+            if job.tenant == collection.tenant and job.collection == collection.name:
+                self.c.registry.request_cancel(job.id)
+        for job in self.c.registry.jobs_with_status(["running"]):
+            if job.tenant == collection.tenant and job.collection == collection.name:
+                self.runner.wait(job.id, timeout=30)
+        alias = self.index_alias(collection)
+        physical = self.c.index.resolve_alias(alias)
+        self.c.index.drop_alias(alias)
+        if physical:
+            self.c.index.drop_physical(physical)
+        ids = self.c.registry.delete_collection(collection.tenant, collection.name)
+        for document_id in ids:
+            self.spool.remove(document_id)
+        self._on_collection_deleted(collection)
+        return ids
+
+    def index_points(self, collection: CollectionRow) -> int:
+        return self.c.index.count(self.index_alias(collection))
+
+    # ---- documents ---------------------------------------------------------------
+
+    def upload(self, collection: CollectionRow, *, filename: str, data: bytes, acl_groups: list[str],
+               tags: dict[str, str], password: str | None, key_id: str | None) -> UploadOutcome:
+        sha = hashlib.sha256(data).hexdigest()
+        document_id = document_id_for(collection.tenant, collection.name, sha)
+        registry = self.c.registry
+        error: DocintelError | None = None
+        if not data.strip():
+            error = EmptyDocument("the file is empty")
+        elif len(data) > self.c.settings.max_upload_mb * 1024 * 1024:
+            error = LimitExceeded(f"the file is larger than {self.c.settings.max_upload_mb} MB")
+        if error is not None:
+            problem = domain_problem(error)
+            row, created = registry.insert_document(
+                document_id=document_id, tenant=collection.tenant, collection=collection.name,
+                filename=filename, sha256=sha, size=len(data), acl_groups=acl_groups, tags=tags,
+                job_id=None, status="failed", error=problem,
+            )
+            return UploadOutcome(row, not created, None, problem)
+
+        existing = registry.document_by_id(document_id)
+        if existing is not None and existing.status != "failed":
+            return UploadOutcome(existing, True, existing.job_id)
+        job = registry.create_job(tenant=collection.tenant, kind="ingest", collection=collection.name,
+                                  document_id=document_id, key_id=key_id, total=1)
+        row, created = registry.insert_document(
+            document_id=document_id, tenant=collection.tenant, collection=collection.name, filename=filename,
+            sha256=sha, size=len(data), acl_groups=acl_groups, tags=tags, job_id=job.id,
+        )
+        if not created and row.status != "failed":  # lost a race with the same upload
+            registry.update_job(job.id, status="cancelled", stage="duplicate")
+            return UploadOutcome(row, True, row.job_id)
+        if not created:
+            # A failed document may be retried with the same bytes (e.g. now with its password).
+            registry.update_document(document_id, status="queued", error=None, job_id=job.id)
+            row = registry.get_document(collection.tenant, collection.name, document_id)
+        self.spool.put(document_id, data)
+        if password:
+            self._passwords[job.id] = password
+        self.runner.submit(job.id, self._ingest_job(collection, document_id))
+        return UploadOutcome(row, False, job.id)
+
+    def _ingest_job(self, collection: CollectionRow, document_id: str):
+        def run(ctx: JobContext) -> dict:
+            registry = self.c.registry
+            password = self._passwords.pop(ctx.job_id, None)
+            doc = registry.document_by_id(document_id)
+            if doc is None:
+                raise NotFound("the document was deleted before it was indexed")
+            data = self.spool.get(document_id)
+            if data is None:
+                raise NotFound("the uploaded bytes are gone (interrupted upload); upload again")
+            registry.update_document(document_id, status="running")
+            target = IngestTarget(
+                tenant=collection.tenant, collection=collection.name, index_name=self.index_alias(collection),
+                document_id=document_id, filename=doc.filename, acl_groups=tuple(doc.acl_groups), tags=doc.tags,
+            )
+            embedder = self.c.embedder(collection.embedder)
+            try:
+                result = self.pipeline.run(
+                    data, target, embedder=embedder, chunker=chunker_for(embedder),
+                    prepare=self._preparer_for(collection), password=password,
+                    progress=ctx.progress, cancelled=ctx.cancelled,
+                )
+                self.pipeline.publish(target)
+                registry.save_pages_and_mark_indexed(
+                    document_id, result.pages, chunks=result.chunks, media_type=result.media_type,
+                    pii=result.pii, ocr_pages=result.ocr_pages,
+                )
+            except DocintelError as exc:
+                self._fail(document_id, domain_problem(exc))
+                raise
+            except BaseException:
+                self._fail(document_id, problem_dict(500, "internal-error", "Internal error",
+                                                     "indexing failed unexpectedly; it has been logged"))
+                raise
+            finally:
+                self.spool.remove(document_id)
+            self.c.metrics.pages_ingested.inc(len(result.pages))
+            self.c.metrics.chunks_ingested.inc(result.chunks)
+            self.c.metrics.documents.labels("indexed").inc()
+            self.c.metrics.observe_stages("ingest", result.timings_ms)
+            ctx.progress("done", 1, 1)
+            return {"document_id": document_id, "pages": len(result.pages), "chunks": result.chunks,
+                    "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}}
+
+        return run
+
+    def _fail(self, document_id: str, problem: dict) -> None:
+        self.c.metrics.documents.labels("failed").inc()
+        if self.c.registry.document_by_id(document_id) is not None:
+            self.c.registry.update_document(document_id, status="failed", error=problem)
+
+    def delete_document(self, collection: CollectionRow, doc: DocumentRow) -> None:
+        if doc.status in ("queued", "running") and doc.job_id:
+            self.c.registry.request_cancel(doc.job_id)
+            self.runner.wait(doc.job_id, timeout=60)
+        self.c.index.delete_document(self.index_alias(collection), doc.id)
+        self.c.registry.delete_document(doc.id)
+        self.spool.remove(doc.id)
+        self._on_document_deleted(collection, doc.id)
+
+    def update_acl(self, collection: CollectionRow, doc: DocumentRow, *, acl_groups: list[str] | None,
+                   tags: dict[str, str] | None) -> None:
+        """Registry and index payloads change together; the index first, so that a failure
+        leaves the registry (what the API reports) consistent with what can be retrieved."""
+        payload = {}
+        if acl_groups is not None:
+            payload["acl_groups"] = acl_groups
+        if tags is not None:
+            payload["tags"] = tags
+        if not payload:
+            return
+        if doc.status == "indexed":
+            self.c.index.set_payload(self.index_alias(collection), doc.id, payload)
+        self.c.registry.update_document(doc.id, **payload)
+
+    # ---- crash recovery ----------------------------------------------------------
+
+    def recover(self) -> dict[str, int]:
+        """After a restart: resume interrupted ingestion jobs from the spool (deterministic
+        point ids make re-running safe), fail the ones that cannot resume, and delete index
+        points of documents the registry does not list as indexed (orphans)."""
+        registry = self.c.registry
+        stats = {"resumed": 0, "failed": 0, "orphans_removed": 0}
+        unfinished = registry.jobs_with_status(["queued", "running"])
+        resumable: list[tuple[CollectionRow, str, str]] = []
+        for job in unfinished:
+            if job.kind != "ingest" or not job.document_id or not job.collection:
+                registry.update_job(job.id, status="failed", stage="failed", error=problem_dict(
+                    409, "interrupted", "Interrupted", "the server restarted while this job ran; start it again"))
+                stats["failed"] += 1
+                continue
+            try:
+                collection = registry.get_collection(job.tenant, job.collection)
+            except NotFound:
+                registry.update_job(job.id, status="failed", stage="failed")
+                continue
+            doc = registry.document_by_id(job.document_id)
+            if doc is None or self.spool.get(job.document_id) is None:
+                problem = problem_dict(409, "interrupted", "Interrupted",
+                                       "the server restarted before the upload was stored; upload again")
+                registry.update_job(job.id, status="failed", stage="failed", error=problem)
+                if doc is not None:
+                    registry.update_document(doc.id, status="failed", error=problem)
+                stats["failed"] += 1
+                continue
+            registry.update_job(job.id, status="queued", stage="queued")
+            registry.update_document(doc.id, status="queued")
+            resumable.append((collection, doc.id, job.id))
+        in_flight = {doc_id for _, doc_id, _ in resumable}
+        for doc in registry.documents_with_status(["queued", "running"]):
+            if doc.id not in in_flight:
+                registry.update_document(doc.id, status="failed", error=problem_dict(
+                    409, "interrupted", "Interrupted", "the server restarted while indexing; upload again"))
+                stats["failed"] += 1
+        for collection in registry.all_collections():
+            alias = self.index_alias(collection)
+            try:
+                present = self.c.index.document_ids(alias)
+            except Exception:
+                log.warning("could not list documents of an index collection during recovery")
+                continue
+            indexed = set(registry.document_ids_in(collection.tenant, collection.name, status="indexed"))
+            for orphan in present - indexed:
+                self.c.index.delete_document(alias, orphan)
+                stats["orphans_removed"] += 1
+        for collection, doc_id, job_id in resumable:
+            self.runner.submit(job_id, self._ingest_job(collection, doc_id))
+            stats["resumed"] += 1
+        return stats
