@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from services.api.container import Container
-from services.api.problems import install_problem_handlers
+from services.api.problems import install_problem_handlers, unexpected_error_response
 from services.api.routers import audit, collections, documents, health, jobs, models
 from services.api.settings import Settings
 from services.logging import configure_logging, request_id_var
@@ -74,7 +74,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         started = time.perf_counter()
         status = 500
         try:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception as exc:  # handled here so the server never logs its message
+                response = unexpected_error_response(request, exc)
             status = response.status_code
             response.headers["X-Request-ID"] = request_id
             return response

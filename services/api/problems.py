@@ -141,14 +141,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        # Exception type and stack frames only: the message of an unexpected error may
-        # quote document text, so it is never logged.
-        route = request.scope.get("route")
-        log.error(
-            "unhandled %s on %s %s\n%s", type(exc).__name__, request.method,
-            route.path if route is not None else "?", "".join(traceback.format_tb(exc.__traceback__)),
-        )
-        return problem_response(
-            problem_dict(500, "internal-error", "Internal server error",
-                         "an unexpected error occurred; it has been logged", request.url.path)
-        )
+        return unexpected_error_response(request, exc)
+
+
+def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """Generic 500. Logs the exception type and stack frames only: the message of an
+    unexpected error may quote document text, so it is never logged nor returned."""
+    route = request.scope.get("route")
+    log.error(
+        "unhandled %s on %s %s\n%s", type(exc).__name__, request.method,
+        route.path if route is not None else "?", "".join(traceback.format_tb(exc.__traceback__)),
+    )
+    return problem_response(
+        problem_dict(500, "internal-error", "Internal server error",
+                     "an unexpected error occurred; it has been logged", request.url.path)
+    )
