@@ -1,0 +1,277 @@
+"""The French recogniser pack, written as data.
+
+Each entry is an entity type, regular expressions with a base score, French (and
+English) context words, and optionally the name of a checksum in ``validators``.
+``recognisers.PackRecognizer`` turns an entry into a Presidio recogniser.
+
+Scoring rule (the same for every entry): a match whose checksum fails is dropped; a
+match scores its pattern's base score, plus ``CONTEXT_BOOST`` when a context word
+occurs within ``CONTEXT_WINDOW`` characters before it (or just after it) on its line
+neighbourhood. Weak formats (a bare 9-digit SIREN) have a base score under the
+detection threshold, so they need their context word; checksum-validated long
+identifiers stand on their own.
+
+When a pattern has a named group ``value``, only that group is reported (the rest of
+the match is the cue, e.g. "né le").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipelines.anonymising import entities as E
+
+CONTEXT_WINDOW = 40
+CONTEXT_BOOST = 0.35
+
+
+@dataclass(frozen=True)
+class PatternSpec:
+    name: str
+    regex: str
+    score: float
+
+
+@dataclass(frozen=True)
+class RecogniserSpec:
+    entity: str
+    name: str
+    patterns: tuple[PatternSpec, ...]
+    context: tuple[str, ...] = ()
+    """Lower-case, accent-free words or phrases (matched on normalised text)."""
+    validator: str | None = None
+    """Name of a check in ``validators.VALIDATORS``."""
+    trim: bool = False
+    """On a failed check, retry with the match shortened at each separator (a greedy
+    grouped pattern may have eaten a following word or number)."""
+
+
+# Building blocks -----------------------------------------------------------------
+
+_UP = "A-ZÀ-ÖØ-Þ"  # upper-case letters, accented included
+_SEP = r"[ .\-]?"
+_MONTHS_FR = (
+    "janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|"
+    "d[ée]cembre|janv\\.?|f[ée]vr?\\.?|avr\\.?|juil\\.?|sept\\.?|oct\\.?|nov\\.?|d[ée]c\\.?"
+)
+_MONTHS_EN = (
+    "January|February|March|April|May|June|July|August|September|October|November|"
+    "December|Jan\\.?|Feb\\.?|Mar\\.?|Apr\\.?|Jun\\.?|Jul\\.?|Aug\\.?|Sep\\.?|Sept\\.?|"
+    "Oct\\.?|Nov\\.?|Dec\\.?"
+)
+_DATE = (
+    r"(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})"
+    r"|\d{4}-\d{2}-\d{2}"
+    rf"|(?:1er|1ᵉʳ|\d{{1,2}})\s+(?i:{_MONTHS_FR})\s+\d{{4}}"
+    rf"|(?:{_MONTHS_EN})\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS_EN})\s+\d{{4}})"
+)
+_STREET_TYPES = (
+    "rue|avenue|av\\.|bd|boulevard|place|pl\\.|chemin|ch\\.|all[ée]e|impasse|imp\\.|route|rte|"
+    "quai|cours|square|sq\\.|voie|passage|r[ée]sidence|lieu-dit|faubourg|fbg|rond-point|"
+    "cit[ée]|hameau|sentier|esplanade|promenade|parvis|villa|mont[ée]e|chauss[ée]e|"
+    "traverse|ruelle|mail|domaine|lotissement|quartier|clos|carrefour|côte|cote|venelle"
+)
+_STREET_WORD = rf"(?:[{_UP}0-9][\w'’.\-]*|[dl]['’][\w][\w'’\-]*)"
+_STREET_PARTICLE = r"(?i:de|du|des|la|le|les|et|aux|au|sur|sous|en|à|l['’]|d['’])"
+_CITY = rf"[{_UP}][\w'’\-]*(?:[ \-]+(?:[{_UP}][\w'’\-]*|sur|sous|en|lès|les|le|la|de|du|des|d['’]\w+|l['’]\w+))*"
+_POSTCODE = r"(?:\d{5}|\d{2} \d{3})"
+_ADDRESS = (
+    rf"(?<![\w,])\d{{1,4}}(?:[ \t]?(?i:bis|ter|quater|[a-d])\b)?,?[ \t]+"
+    rf"(?i:{_STREET_TYPES})"
+    rf"(?:[ \t]+{_STREET_PARTICLE})*(?:[ \t]+{_STREET_WORD})"
+    rf"(?:[ \t]+(?:{_STREET_PARTICLE}[ \t]+)*{_STREET_WORD})*"
+)
+_POSTAL_TAIL = (
+    rf"(?:[ \t]*[,\n][ \t]*|[ \t]+|[ \t]*-[ \t]*)(?:(?i:BP|CS)[ \t]*\d{{1,6}}[ \t,]+)?"
+    rf"{_POSTCODE}[ \t]+{_CITY}(?:[ \t]+(?i:cedex)(?:[ \t]+\d{{1,2}})?)?"
+)
+
+# The pack ------------------------------------------------------------------------
+
+PACK: tuple[RecogniserSpec, ...] = (
+    RecogniserSpec(
+        entity=E.FR_NIR,
+        name="FrNirRecognizer",
+        patterns=(
+            PatternSpec(
+                "nir",
+                r"(?<![\w.\-])[1-478]" + _SEP + r"\d{2}" + _SEP + r"(?:0[1-9]|1[0-2]|[2-9]\d)"
+                + _SEP + r"(?:\d{2}|2[AaBb])" + _SEP + r"\d{3}" + _SEP + r"\d{3}"
+                + r"(?:" + _SEP + r"|\s*/\s*)\d{2}(?![\w\-])",
+                0.85,
+            ),
+        ),
+        context=(
+            "securite sociale", "secu", "nir", "numero ss", "n° ss", "insee",
+            "immatriculation", "assure", "assuree", "social security", "carte vitale",
+        ),
+        validator="nir",
+    ),
+    RecogniserSpec(
+        entity=E.FR_SIRET,
+        name="FrSiretRecognizer",
+        patterns=(
+            PatternSpec("siret grouped", r"(?<![\w.\-])\d{3}[ .]\d{3}[ .]\d{3}[ .]?\d{5}(?![\w\-]|[ .]\d)", 0.7),
+            PatternSpec("siret", r"(?<![\w.\-])\d{14}(?![\w\-])", 0.55),
+        ),
+        context=("siret", "etablissement", "n° siret", "numero siret"),
+        validator="siret",
+    ),
+    RecogniserSpec(
+        entity=E.FR_SIREN,
+        name="FrSirenRecognizer",
+        patterns=(
+            PatternSpec("siren grouped", r"(?<![\w.\-])\d{3}[ .]\d{3}[ .]\d{3}(?![\w\-]|[ .]?\d)", 0.4),
+            PatternSpec("siren", r"(?<![\w.\-])\d{9}(?![\w\-])", 0.3),
+        ),
+        context=(
+            "siren", "rcs", "r.c.s", "registre du commerce", "immatriculee", "immatriculation",
+            "tva", "n° tva", "identification", "entreprise", "societe",
+        ),
+        validator="siren",
+    ),
+    RecogniserSpec(
+        entity=E.IBAN_CODE,
+        name="IbanAnyCountryRecognizer",
+        patterns=(
+            PatternSpec(
+                "iban",
+                r"(?<![\w])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{1,4}){3,9}(?![\w])",
+                0.85,
+            ),
+        ),
+        context=("iban", "rib", "compte", "virement", "bancaire", "bank", "account", "transfer"),
+        validator="iban",
+        trim=True,
+    ),
+    RecogniserSpec(
+        entity=E.CREDIT_CARD,
+        name="CardNumberRecognizer",
+        patterns=(
+            PatternSpec("card", r"(?<![\w.\-])\d{4}(?:[ \-]?\d{2,6}){2,4}(?![\w])", 0.8),
+        ),
+        context=(
+            "carte", "cb", "carte bancaire", "visa", "mastercard", "amex", "paiement",
+            "card", "credit", "debit",
+        ),
+        validator="credit_card",
+        trim=True,
+    ),
+    RecogniserSpec(
+        entity=E.PHONE_NUMBER,
+        name="FrPhoneRecognizer",
+        patterns=(
+            PatternSpec(
+                "fr phone international",
+                r"(?<![\w+])\(?(?:\+|00)[ ]?33\)?[ .\-]?(?:\(0\)[ .\-]?)?[1-9](?:[ .\-]?\d{2}){4}(?!\d)",
+                0.75,
+            ),
+            PatternSpec("fr phone national", r"(?<![\w+.\-])0[1-9](?:[ .\-]?\d{2}){4}(?![\d\-])", 0.7),
+        ),
+        context=(
+            "tel", "tél", "telephone", "portable", "mobile", "fixe", "fax", "joindre",
+            "appeler", "contact", "numero", "phone", "call",
+        ),
+        validator="french_phone",
+    ),
+    RecogniserSpec(
+        entity=E.FR_LICENSE_PLATE,
+        name="FrLicencePlateRecognizer",
+        patterns=(
+            PatternSpec("siv plate", r"(?<![\w\-])[A-Z]{2}[\- ]\d{3}[\- ][A-Z]{2}(?![\w\-])", 0.65),
+            PatternSpec("siv plate compact", r"(?<![\w\-])[A-Z]{2}\d{3}[A-Z]{2}(?![\w\-])", 0.3),
+        ),
+        context=(
+            "immatriculation", "immatricule", "immatriculee", "plaque", "vehicule", "voiture",
+            "automobile", "licence plate", "license plate", "registration",
+        ),
+        validator="licence_plate",
+    ),
+    RecogniserSpec(
+        entity=E.ADDRESS,
+        name="FrPostalAddressRecognizer",
+        patterns=(
+            PatternSpec("street, postcode and city", _ADDRESS + _POSTAL_TAIL, 0.85),
+            PatternSpec("street", _ADDRESS, 0.6),
+        ),
+        context=("adresse", "domicile", "demeurant", "residant", "address", "sis", "situe"),
+    ),
+    RecogniserSpec(
+        entity=E.DATE_OF_BIRTH,
+        name="DateOfBirthRecognizer",
+        patterns=(
+            PatternSpec(
+                "birth cue then date",
+                r"(?i:\bn[ée]e?s?(?:\s*\(e\))?(?:\s+(?:à|a)\s+[^\n,;:]{1,40}?)?,?\s+le"
+                r"|\bdate\s+de\s+naissance|\bDDN|\bborn(?:\s+on)?|\bdate\s+of\s+birth|\bD\.?O\.?B\.?)"
+                rf"\s*:?\s*(?P<value>{_DATE})",
+                0.85,
+            ),
+        ),
+    ),
+)
+"""Every recogniser of the pack. Registered for each detector language: identifiers
+do not depend on the language of the page around them."""
+
+
+# Person-name cues ------------------------------------------------------------------
+
+CIVILITIES = (
+    "M.", "MM.", "Mme", "Mmes", "Mlle", "Mlles", "Me", "Maître", "Maitre", "Dr", "Dr.",
+    "Docteur", "Pr", "Pr.", "Professeur", "Monsieur", "Madame", "Mademoiselle",
+    "Messieurs", "Mesdames", "Mr", "Mr.", "Mrs", "Mrs.", "Ms", "Ms.", "Miss", "Sir",
+    "Lord", "Lady", "Dame", "Prof.",
+)
+"""Titles that introduce a person's name. They are part of the detected span (the
+gold annotations and a careful reader both treat "M. Dupont" as one mention) and are
+ignored when deciding whether two mentions are the same person."""
+
+NAME_PARTICLES = ("de", "du", "des", "van", "von", "der", "den", "da", "di", "le", "la", "ben", "bin", "el", "al", "y")
+
+_INITIAL = rf"[{_UP}]\.(?:[ \t]*-[ \t]*[{_UP}]\.)?"
+_NAME_WORD = rf"(?:[{_UP}][a-zà-öø-ÿ'’]+(?:[\-'’][{_UP}]?[a-zà-öø-ÿ]+)*|[{_UP}]{{2,}}(?:-[{_UP}]{{2,}})?|Mc[{_UP}][a-zà-ÿ]+)"
+_PARTICLE = "(?:" + "|".join(NAME_PARTICLES) + ")"
+_NAME_CHAIN = (
+    rf"(?:{_INITIAL}[ \t]*)*{_NAME_WORD}"
+    rf"(?:[ \t]+(?:{_PARTICLE}[ \t]+)?(?:{_INITIAL}[ \t]*)*{_NAME_WORD}){{0,3}}"
+)
+_CIVILITY = "(?:" + "|".join(
+    re.escape(c) + (r"(?![\w])" if not c.endswith(".") else "")
+    for c in sorted(CIVILITIES, key=len, reverse=True)
+) + ")"
+
+NAME_CUE_PATTERNS: tuple[PatternSpec, ...] = (
+    PatternSpec("civility then name", rf"(?<![\w]){_CIVILITY}[ \t]+{_NAME_CHAIN}", 0.85),
+    PatternSpec(
+        "initials then surname",
+        rf"(?<![\w.]){_INITIAL}(?:[ \t]*{_INITIAL})*[ \t]*[{_UP}][a-zà-öø-ÿ][\w'’\-]+"
+        rf"(?:[ \t]+[{_UP}][a-zà-öø-ÿ][\w'’\-]+)?",
+        0.6,
+    ),
+    PatternSpec(
+        "form field then name",
+        r"(?i:\b(?:nom(?:\s+de\s+naissance|\s+d['’]usage)?|pr[ée]noms?|nom\s+et\s+pr[ée]nom|"
+        r"name|full\s+name|first\s+name|last\s+name|surname|patient|assur[ée]e?|"
+        r"souscripteur|b[ée]n[ée]ficiaire|titulaire(?:\s+du\s+compte)?|salari[ée]e?|"
+        r"employ[ée]e?|demandeur|requ[ée]rant)\s*:)[ \t]*(?P<value>" + _NAME_CHAIN + ")",
+        0.8,
+    ),
+)
+"""Patterns that find names from cues rather than statistics (entity PERSON)."""
+
+NAME_DENY = frozenset(
+    {
+        # Titles and generic legal or administrative words that NER models tag as
+        # persons when capitalised; compared after normalisation.
+        "monsieur", "madame", "mademoiselle", "maitre", "docteur", "professeur",
+        "president", "presidente", "juge", "greffier", "greffiere", "procureur",
+        "requerant", "requerante", "requerants", "defendeur", "etat", "cour", "tribunal",
+        "gouvernement", "commission", "convention", "article", "assure", "assuree",
+        "client", "cliente", "objet", "madame, monsieur", "nom", "prenom", "date",
+        "signature", "tel", "adresse", "iban", "bic", "siret", "siren", "cedex",
+    }
+)
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL")
