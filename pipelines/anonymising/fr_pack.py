@@ -75,7 +75,7 @@ _STREET_TYPES = (
 )
 _STREET_WORD = rf"(?:[{_UP}0-9][\w'’.\-]*|[dl]['’][\w][\w'’\-]*)"
 _STREET_PARTICLE = r"(?i:de|du|des|la|le|les|et|aux|au|sur|sous|en|à|l['’]|d['’])"
-_CITY = rf"[{_UP}][\w'’\-]*(?:[ \-]+(?:[{_UP}][\w'’\-]*|sur|sous|en|lès|les|le|la|de|du|des|d['’]\w+|l['’]\w+))*"
+_CITY = rf"[{_UP}][\w'’\-]*(?:[ \-]+(?:(?!(?i:cedex)\b)[{_UP}][\w'’\-]*|sur|sous|en|lès|les|le|la|de|du|des|d['’]\w+|l['’]\w+))*"
 _POSTCODE = r"(?:\d{5}|\d{2} \d{3})"
 _ADDRESS = (
     rf"(?<![\w,])\d{{1,4}}(?:[ \t]?(?i:bis|ter|quater|[a-d])\b)?,?[ \t]+"

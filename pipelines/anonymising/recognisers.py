@@ -51,13 +51,15 @@ class PackRecognizer(EntityRecognizer):
         if self.spec.entity not in entities:
             return []
         results: list[RecognizerResult] = []
-        seen: set[tuple[int, int]] = set()
+        seen: list[tuple[int, int]] = []
         for pattern, regex in self._compiled:
             for match in regex.finditer(text):
                 span = self._accepted_span(text, match)
-                if span is None or span in seen:
+                # Patterns go from the most to the least specific: a later pattern
+                # never re-reports part of an earlier one's match.
+                if span is None or any(s < span[1] and span[0] < e for s, e in seen):
                     continue
-                seen.add(span)
+                seen.append(span)
                 start, end = span
                 score = pattern.score
                 if self._context and self._has_context(text, start, end):
