@@ -32,8 +32,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "jurisdiction": ("governed by", "laws of", "law of", "jurisdiction", "courts of", "construed", "governing law", "state of", "droit", "tribunaux"),
     "governing": ("governed by", "laws of", "governing law", "construed"),
     "law": ("laws of", "law of", "governed by", "governing law"),
-    "term": ("term", "period", "duration", "for a period of", "remain in effect", "continue in effect", "expire", "terminate", "durée"),
-    "duration": ("duration", "term", "period", "for a period of", "durée"),
+    "term": ("term", "term of this agreement", "this agreement shall terminate", "agreement shall expire", "remain in full force and effect", "remain in effect", "continue in effect", "expire", "durée", "pour une durée de"),
+    "duration": ("duration", "term", "durée", "pour une durée de"),
+    "length": ("length", "term", "duration", "durée"),
+    "contract": ("contract", "agreement", "contrat"),
     "party": ("between", "by and between", "party", "parties", "among"),
     "parties": ("between", "by and between", "party", "parties", "among"),
     "issuer": ("issuer", "seller", "vendor", "supplier", "sold by", "émetteur", "fournisseur", "verkoper", "payable to"),
@@ -83,6 +85,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 NEGATIVE_CUES: dict[str, tuple[str, ...]] = {
     # "an Ohio corporation" names where a party is incorporated, not the governing law.
     "location": ("corporation", "company", "limited liability", "partnership", "organized under", "incorporated in"),
+    # Periods of other obligations (notice, non-solicitation, look-back) are not the term.
+    "duration": ("termination of", "following the termination", "after termination", "preceding", "prior to", "within", "notice", "employment", "solicit", "standstill", "during the"),
 }
 
 ENTITY_WORDS = frozenset(

@@ -19,6 +19,7 @@ For each field of the schema:
 from __future__ import annotations
 
 import bisect
+import os
 import math
 import re
 from collections import Counter, defaultdict
@@ -57,6 +58,7 @@ EntityRecognizer = Callable[[str], Sequence[tuple[int, int, str]]]
 """``text -> [(start, end, label)]`` with labels PERSON/PER, ORG, ... (spaCy style)."""
 
 GENERATOR_INFO = {"name": "extractive", "version": "1"}
+_DEBUG = bool(os.environ.get("DOCINTEL_EXTRACT_DEBUG"))
 
 
 @dataclass
@@ -181,12 +183,21 @@ def role_of(spec: FieldSpec) -> str:
 # --------------------------------------------------------------------------- document view
 
 
+_WS = r"(?:[ \t\u00a0\u202f]+|[ \t\u00a0\u202f]*\n[ \t\u00a0\u202f]*)"
+# A name word: initials ("P.F."), or a capitalised word whose only dots are inside it or
+# close a short abbreviation ("Co.") -- a full stop after a long word ends a sentence.
+_NAME_WORD = r"(?:(?:[A-Z]\.){1,4}|&?[A-Z0-9][\w’'&\-/]*(?:\.[\w’'&\-]+)*(?:(?<=(?<![\w.])\w{1,3})\.)?)"
 _ORG = regex.compile(
-    rf"(?<![\w’'])(?:[A-Z0-9][\w’'&.\-]*(?:[ \t]+(?:of|and|de|du|des|la|le|for|&|[A-Z0-9][\w’'&.\-/]*)){{0,6}}?)"
-    rf",?[ \t]+(?:{ORG_SUFFIXES})(?![\w])",
+    rf"(?<![\w’'.])(?=[A-Z&]|\d+[A-Za-z])(?:{_NAME_WORD}(?:{_WS}(?:of|and|de|du|des|la|le|for|&|{_NAME_WORD})){{0,6}})"
+    rf",?{_WS}(?=[A-Z])(?i:{ORG_SUFFIXES})(?![\w])",
+)
+# Two organisations joined by "and" are two names.
+_STRONG_SUFFIX_AND = regex.compile(
+    r"(?i:Inc\.?|Incorporated|Corporation|Corp\.?|LLC|L\.L\.C\.|L\.P\.|LP|Ltd\.?|Limited|PLC|N\.A\.|S\.A\.|GmbH|AG|B\.V\.|N\.V\.)"
+    r",?\s+(?:and|&|et)\s+"
 )
 _LEADING_NOISE = regex.compile(
-    r"^(?:(?:The|This|That|These|By|And|Between|Among|Whereas|WHEREAS|THIS|THE|BY|AND|BETWEEN|Of|OF|"
+    r"(?:(?:The|This|That|These|By|And|Between|Among|Whereas|WHEREAS|THIS|THE|BY|AND|BETWEEN|Of|OF|"
     r"With|WITH|From|FROM|To|TO|For|FOR|Dear|Attention|Exhibit|EXHIBIT|Agreement|AGREEMENT|Re|RE)\b[ \t]*)+"
 )
 _PLACE = regex.compile(r"(?<![\w])(?:" + "|".join(regex.escape(p) for p in sorted(PLACES, key=len, reverse=True)) + r")(?![\w])", regex.IGNORECASE)
@@ -306,16 +317,23 @@ class DocumentView:
         out: list[Candidate] = []
         for i, p in enumerate(self.pages):
             for m in _ORG.finditer(p.text):
-                start, end = m.span()
-                lead = _LEADING_NOISE.match(p.text, start, end)
-                if lead:
-                    start = lead.end()
-                if end - start < 4 or "\n" in p.text[start:end]:
-                    continue
-                name = p.text[start:end]
-                if all(w.lower().strip(".,") in _NOT_ENTITY for w in name.split()[:-1]) :
-                    continue
-                out.append(Candidate(i, start, end, name, "org", bonus=0.3))
+                pieces = []
+                s0 = m.start()
+                for cut in _STRONG_SUFFIX_AND.finditer(p.text, m.start(), m.end()):
+                    pieces.append((s0, cut.start() + len(cut.group().rstrip()) - len(cut.group().rstrip().split()[-1]) - 1))
+                    s0 = cut.end()
+                pieces.append((s0, m.end()))
+                for start, end in pieces:
+                    end = len(p.text[:end].rstrip(" ,\n\t"))
+                    lead = _LEADING_NOISE.match(p.text, start, end)
+                    if lead:
+                        start = lead.end()
+                    if end - start < 4 or p.text[start:end].count("\n") > 1:
+                        continue
+                    name = " ".join(p.text[start:end].split())
+                    if all(w.lower().strip(".,") in _NOT_ENTITY for w in name.split()[:-1]):
+                        continue
+                    out.append(Candidate(i, start, end, name, "org", bonus=0.3))
             for m in V.IDENTIFIER_PATTERNS["pseudonym"].finditer(p.text):
                 if m.group().startswith(("<PERSON", "<ORG", "<NRP", "<PER_", "<ORGANIZATION")):
                     out.append(Candidate(i, m.start(), m.end(), m.group(), "pseudonym", bonus=0.3))
@@ -348,6 +366,20 @@ class DocumentView:
                 elif label == "ORG":
                     out.append(Candidate(i, s, e, name, "org_ner", bonus=0.0))
         return out
+
+    @cached_property
+    def preamble(self) -> tuple[int, int, int] | None:
+        """``(page, start, end)`` of the opening sentence that names the parties, if any."""
+        rx = regex.compile(r"(?<!\w)(?:by and between|between|among|entre)(?!\w)", regex.IGNORECASE)
+        budget = 6000
+        for i, p in enumerate(self.pages):
+            m = rx.search(p.text, 0, budget)
+            if m:
+                return i, m.start(), m.end() + 700
+            budget -= len(p.text)
+            if budget <= 0:
+                break
+        return None
 
     def sentence_around(self, page: int, start: int, end: int) -> tuple[int, int]:
         text = self.pages[page].text
@@ -421,6 +453,10 @@ class ExtractiveExtractor:
     ner: EntityRecognizer | None = None
     threshold: float = 0.45
     max_array_items: int = 10
+    array_ratio: float = 0.75
+    role_thresholds: dict[str, float] = field(default_factory=lambda: {"entity": 1.0})
+    """Per-role thresholds: a party needs more than a capitalised name to be one."""
+    """Array items must score at least this fraction of the best item."""
     embed_top_k: int = 8
 
     name = "extractive"
@@ -506,18 +542,28 @@ class ExtractiveExtractor:
             neg = negatives.score(c.page, c.start, c.end, left_decay=8.0, right_weight=1.0, right_decay=8.0) if negatives else 0.0
             pos = view.position(c.page, c.start)
             shape = 0.3 if shapes and V.shape_of(str(view.pages[c.page].text[c.start:c.end])) in shapes else 0.0
+            if role == "entity":
+                # Names are many and cue words ("party") are everywhere: structure (the
+                # opening sentence, a defined term) decides, nearby cues only nudge.
+                context = min(context, 0.5)
             c.score = context + c.bonus + shape + position_weight * (1 - pos) - 0.5 * inside - 0.8 * neg
         if self.embedder is not None:
             self._add_similarity(view, spec, candidates)
         candidates.sort(key=lambda c: (-c.score, c.page, c.start))
+        if _DEBUG:
+            print(f"-- {'/'.join(spec.path)} role={role}")
+            for c in candidates[:6]:
+                page = view.pages[c.page].text
+                print(f"   {c.score:6.3f} {c.kind:8} {str(c.value)[:40]!r:44} ...{page[max(0, c.start - 60):c.start]!r}")
         return self._select(view, spec, role, candidates, many=many, limit=limit)
 
     def _select(self, view, spec, role, candidates, *, many, limit):
         chosen: list[tuple[Any, FieldResult]] = []
         seen_keys: list[str] = []
         best = candidates[0].score
+        threshold = self.role_thresholds.get(role, self.threshold)
         for c in candidates:
-            if c.score < self.threshold or (many and c.score < 0.5 * best):
+            if c.score < threshold or (many and c.score < self.array_ratio * best):
                 break
             key = _dedupe_key(c.value)
             if not key:
@@ -590,11 +636,16 @@ class ExtractiveExtractor:
             return fresh(view.places)
         if role == "entity":
             out = fresh(view.entities)
+            preamble = view.preamble
             for c in out:
                 after = view.pages[c.page].text[c.end:c.end + 80]
-                # A name followed by its defined term or legal description names a party.
-                if _DEFINED_TERM_AFTER.match(after):
-                    c.bonus += 0.4
+                # A name followed by its defined term or legal description names a party;
+                # so does a name in the opening "between ... and ..." sentence.
+                defined = bool(_DEFINED_TERM_AFTER.match(after))
+                in_preamble = preamble is not None and c.page == preamble[0] and preamble[1] <= c.start < preamble[2]
+                c.bonus += 0.4 * defined + 1.0 * in_preamble
+                if c.kind == "org_ner" and not (defined or in_preamble):
+                    c.bonus -= 0.4
             return out
         if role == "enum":
             return _enum_candidates(view, spec)
