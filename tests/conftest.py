@@ -88,10 +88,10 @@ class Api:
         )
 
 
-def build_test_app(tmp_path: Path, *, parser=None, embedder=None, **settings_overrides):
+def build_test_app(tmp_path: Path, *, parser=None, embedder=None, pii_detector=None, **settings_overrides):
     from services.api.app import create_app
     from services.api.settings import Settings
-    from tests.fakes import HashingEmbedder, TextParser
+    from tests.fakes import HashingEmbedder, PatternDetector, TextParser
 
     embedder = embedder or HashingEmbedder()
     settings = Settings(
@@ -106,6 +106,7 @@ def build_test_app(tmp_path: Path, *, parser=None, embedder=None, **settings_ove
     )
     overrides = {"embedders": {embedder.name: embedder}}
     overrides["parser"] = parser or TextParser()
+    overrides["pii_detector"] = pii_detector or PatternDetector()
     return create_app(settings, overrides=overrides)
 
 

@@ -47,3 +47,33 @@ class TextParser:
         text = data.decode("utf-8", errors="replace")
         pages = tuple(Page(number=i + 1, text=t) for i, t in enumerate(text.split("\f")))
         return ParsedDocument(media_type="text/plain", pages=pages)
+
+
+class PatternDetector:
+    """A PII detector with the real detector's interface, finding e-mails and a fixed
+    list of names: for API tests of the wiring around pseudonymisation."""
+
+    def __init__(self, names: Sequence[str] = ("Jean Dupont", "Marie Curie", "Dupont")):
+        self.names = tuple(sorted(names, key=len, reverse=True))
+        self.languages = ("fr", "en")
+
+    def detect_language(self, text: str) -> str:
+        return "fr" if re.search(r"\b(le|la|les|est|une)\b", text) else "en"
+
+    def detect(self, text: str, language: str | None = None, *, entities=None):
+        from pipelines.types import PiiEntity
+
+        found: list[PiiEntity] = []
+        taken: list[tuple[int, int]] = []
+        wanted = set(entities) if entities is not None else {"PERSON", "EMAIL_ADDRESS"}
+        if "EMAIL_ADDRESS" in wanted:
+            for m in re.finditer(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", text):
+                found.append(PiiEntity("EMAIL_ADDRESS", m.start(), m.end(), 1.0))
+                taken.append(m.span())
+        if "PERSON" in wanted:
+            for name in self.names:
+                for m in re.finditer(re.escape(name), text):
+                    if not any(s < m.end() and m.start() < e for s, e in taken):
+                        found.append(PiiEntity("PERSON", m.start(), m.end(), 0.9))
+                        taken.append(m.span())
+        return sorted(found, key=lambda e: e.start)

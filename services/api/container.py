@@ -50,7 +50,8 @@ class Container:
     data_dir: Path
     embedders: dict[str, Embedder] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
-    _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
+    _embedder_lock: threading.RLock = field(default_factory=threading.RLock)
+    _pii_lock: threading.Lock = field(default_factory=threading.Lock)
     generated_admin_key: str | None = None
     runner: Any = None
     documents: Any = None
@@ -118,6 +119,8 @@ class Container:
         load = getattr(embedder, "load", None)
         if callable(load):
             load()
+        if self.settings.preload_pii:
+            self.anonymiser  # noqa: B018 (loads spaCy pipelines and Presidio)
         self.extras["models_ready"] = True
 
     @property
@@ -140,20 +143,92 @@ class Container:
             self.registry, workers=self.settings.ingest_workers, problem_for=problem_for,
             on_state=lambda kind, state: self.metrics.job_transitions.labels(kind, state).inc(),
         )
-        self.documents = DocumentService(self, self.runner)
+        self.documents = DocumentService(
+            self, self.runner, preparer_for=self.page_preparer,
+            on_document_deleted=self.forget_document, on_collection_deleted=self.forget_collection,
+        )
         stats = self.documents.recover()
         self.runner.start()
         return stats
 
+    # ---- pseudonymisation ----------------------------------------------------------
+
     @property
     def anonymiser_available(self) -> bool:
-        return False
+        return True
+
+    @property
+    def vault(self):
+        """Token <-> original, encrypted; a SQLite file of its own, apart from the index
+        and the registry (DOCINTEL_VAULT_DATABASE_URL may point elsewhere)."""
+        with self._embedder_lock:
+            if "vault" not in self.extras:
+                import sqlalchemy as sa
+
+                from pipelines.anonymising import Vault
+
+                url = self.settings.vault_database_url or f"sqlite:///{self.data_dir / 'vault.db'}"
+                connect_args = {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
+                engine = sa.create_engine(url, connect_args=connect_args)
+                self.extras["vault"] = Vault(engine, self.vault_key, keep_original_pages=self.settings.store_originals)
+            return self.extras["vault"]
+
+    @property
+    def anonymiser(self):
+        """The PII detector (Presidio + spaCy FR/EN) behind the operators; loaded once."""
+        with self._pii_lock:
+            if "anonymiser" not in self.extras:
+                from pipelines.anonymising import Anonymiser
+
+                detector = self.extras.get("pii_detector")
+                if detector is None:
+                    from models.pii import build_nlp_engine
+                    from pipelines.anonymising import PiiDetector
+
+                    detector = PiiDetector(build_nlp_engine())
+                self.extras["anonymiser"] = Anonymiser(detector, hash_key=self.vault.derive_key("hash operator"))
+            return self.extras["anonymiser"]
+
+    def vault_scope(self, collection):
+        return self.vault.scope(collection.tenant, collection.name)
+
+    def page_preparer(self, collection):
+        """Pseudonymises each page before chunking (identity for plain collections); keeps
+        the original page encrypted for re-pseudonymisation unless disabled."""
+        from collections import Counter
+
+        from pipelines.anonymising import anonymise_page
+        from pipelines.ingest import PreparedPage, identity_preparer
+
+        if not collection.anonymise:
+            return identity_preparer
+        anonymiser = self.anonymiser
+        scope = self.vault_scope(collection)
+        entities = collection.pii_entities
+
+        def prepare(page, document_id: str) -> PreparedPage:
+            if self.settings.store_originals:
+                scope.store_original_page(document_id, page.number, page.text)
+            new_page, result = anonymise_page(page, anonymiser, document_id=document_id, store=scope,
+                                              entities=entities)
+            return PreparedPage(new_page, result.offsets, dict(Counter(e.type for e in result.entities)))
+
+        return prepare
+
+    def forget_document(self, collection, document_id: str) -> None:
+        if collection.anonymise:
+            self.vault_scope(collection).forget_document(document_id)
+
+    def forget_collection(self, collection) -> None:
+        self.vault_scope(collection).drop()
 
     def generator_infos(self) -> list[dict]:
         return [{"name": "extractive", "version": "1", "default": True}]
 
     def pii_info(self) -> dict:
-        return {"languages": [], "entities": []}
+        from pipelines.anonymising import DEFAULT_ENTITIES
+
+        return {"languages": ["fr", "en"], "entities": sorted(DEFAULT_ENTITIES)}
 
     def close(self) -> None:
         if self.runner is not None:

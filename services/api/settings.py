@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     """Base64 32-byte key of the PII vault; generated into the data dir when unset."""
     audit_key: SecretStr | None = Field(default=None, repr=False)
     """Base64 key of the audit HMAC chain; generated into the data dir when unset."""
+    vault_database_url: str | None = None
+    """SQLAlchemy URL of the PII vault; default its own SQLite file in the data dir."""
     store_originals: bool = True
     """Keep original page text (encrypted) so re-indexing can pseudonymise again."""
     audit_retention_days: int = Field(183, ge=1)
@@ -66,6 +68,8 @@ class Settings(BaseSettings):
     embedders: list[str] = Field(default_factory=lambda: ["use-multilingual-v3", "minilm-l6-v2"])
     preload_models: bool = True
     """Load the default embedder at start-up (``/readyz`` waits for it)."""
+    preload_pii: bool = True
+    """Load the PII detector (spaCy FR/EN) at start-up too."""
 
     llm_base_url: str | None = None
     """OpenAI-compatible endpoint; enables the ``openai-compatible`` generator."""

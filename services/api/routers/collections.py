@@ -26,6 +26,10 @@ def _out(row) -> dict:
 @router.post("", status_code=201, response_model=CollectionOut, operation_id="create_collection")
 def create_collection(body: CollectionCreate, principal: Writer, container: ContainerDep):
     """Create a collection (pseudonymised by default)."""
+    if body.pii_entities is not None:
+        from services.api.routers.anonymise import _check_entities
+
+        _check_entities(body.pii_entities)
     row = container.documents.create_collection(
         principal.tenant, body.name, anonymise=body.anonymise, embedder_name=body.embedder,
         pii_entities=body.pii_entities, anonymiser_available=container.anonymiser_available,

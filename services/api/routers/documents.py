@@ -110,7 +110,10 @@ def upload_documents(
             continue
         if wait and outcome.job_id and not outcome.duplicate:
             container.runner.wait(outcome.job_id, timeout=container.settings.parse_timeout_s * 4 + 600)
-        row = container.registry.document_by_id(outcome.document.id) or outcome.document
+        # Without wait, an accepted file is reported as accepted ("queued"), even if its job
+        # has already started; the job and the document resource report progress.
+        row = (container.registry.document_by_id(outcome.document.id) or outcome.document) if wait \
+            else outcome.document
         if wait or outcome.duplicate or row.status == "failed":
             item = document_out(row, duplicate=True if outcome.duplicate else None)
         else:
