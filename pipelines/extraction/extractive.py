@@ -120,6 +120,10 @@ def cue_groups(spec: FieldSpec) -> list[CueGroup]:
             if w not in seen:
                 seen.add(w)
                 groups.append(CueGroup((w,) + SYNONYMS.get(w, ()), 0.5))
+    short = content_words(spec.description)
+    if 0 < len(short) <= 6:
+        # A short description is a label ("Numéro de police"): look for it as a phrase.
+        groups.append(CueGroup((" ".join(spec.description.split()).strip(" .:").lower(),), 1.0))
     for w in content_words(spec.description)[:12]:
         if w not in seen and len(w) > 2:
             seen.add(w)
@@ -428,6 +432,15 @@ class _CueIndex:
             total += g.weight * best
         return total
 
+    def groups_inside(self, page: int, start: int, end: int) -> int:
+        """How many cue groups match inside the span."""
+        count = 0
+        for gi in range(len(self.groups)):
+            starts, ends = self.matches[page][gi]
+            k = bisect.bisect_left(starts, start)
+            count += k < len(starts) and ends[k] <= end
+        return count
+
     def inside(self, page: int, start: int, end: int) -> float:
         """Weight of cue groups matched inside the span (a label is not its own value)."""
         total = 0.0
@@ -646,7 +659,8 @@ class ExtractiveExtractor:
                 c.bonus += 0.4 * defined + 1.0 * in_preamble
                 if c.kind == "org_ner" and not (defined or in_preamble):
                     c.bonus -= 0.4
-            return out
+            # "Assuré : Jean Dupont": a labelled name needs no NER.
+            return out + _label_values(view, cues, code_only=False, colon_only=True)
         if role == "enum":
             return _enum_candidates(view, spec)
         if role == "code":
@@ -717,11 +731,14 @@ def _enum_candidates(view: DocumentView, spec: FieldSpec) -> list[Candidate]:
         pattern = regex.compile("|".join(rf"(?<!\w){regex.escape(f)}(?!\w)" for f in forms if f), regex.IGNORECASE)
         for i, p in enumerate(view.pages):
             for m in pattern.finditer(p.text):
-                out.append(Candidate(i, m.start(), m.end(), option, "enum", bonus=0.3))
+                # An option written out in the document is evidence in itself, the more
+                # so when it is several words long.
+                bonus = 0.35 + 0.1 * min(len(m.group().split()), 3)
+                out.append(Candidate(i, m.start(), m.end(), option, "enum", bonus=bonus))
     return out
 
 
-def _label_values(view: DocumentView, cues: _CueIndex, *, code_only: bool) -> list[Candidate]:
+def _label_values(view: DocumentView, cues: _CueIndex, *, code_only: bool, colon_only: bool = False) -> list[Candidate]:
     """Values printed after a label: "Label: value" or "Label" then the value on the next line."""
     out = []
     for i, page in enumerate(view.pages):
@@ -738,10 +755,10 @@ def _label_values(view: DocumentView, cues: _CueIndex, *, code_only: bool) -> li
                 while vs < e and text[vs].isspace():
                     vs += 1
                 spans.append((vs, e, 0.35))
-            if li + 1 < len(lines):
+            if li + 1 < len(lines) and not colon_only:
                 ns, ne = lines[li + 1]
                 spans.append((ns, ne, 0.25))
-            if li > 0 and colon in (-1, e - 1):
+            if li > 0 and colon in (-1, e - 1) and not colon_only:
                 ps, pe = lines[li - 1]
                 spans.append((ps, pe, 0.1))  # value printed before its label
             for vs, ve, bonus in spans:
@@ -783,6 +800,9 @@ def extract_rows(view: DocumentView, item: FieldSpec, array: FieldSpec, *, limit
     header_cues = _CueIndex(view, header_groups)
     total_rx = regex.compile(r"(?<!\w)(?:sub\s*-?total|total|totaal|subtotaal|gesamt|summe|montant\s+total|net\s+à\s+payer)(?!\w)", regex.IGNORECASE)
 
+    def nums_on_line(i: int, s: int, e: int) -> bool:
+        return any(c.page == i and s <= c.start < e for c in view.numbers)
+
     rows: list[dict[str, FieldResult]] = []
     for i, page in enumerate(view.pages):
         text = page.text
@@ -794,6 +814,9 @@ def extract_rows(view: DocumentView, item: FieldSpec, array: FieldSpec, *, limit
         for li, (s, e) in enumerate(lines):
             window = lines[li: li + 4]
             hits = sum(1 for (a, b) in window if header_cues.inside(i, a, b) > 0 and b - a < 40)
+            if e - s < 120 and header_cues.groups_inside(i, s, e) >= 3 and not nums_on_line(i, s, e):
+                header_end = li + 1  # one header line naming the columns
+                break
             if hits >= 2:
                 header_end = min(li + 4, len(lines))
                 # extend through the rest of the header cells

@@ -1,0 +1,214 @@
+"""Extractive extraction on small documents written for the test (no models)."""
+
+import pytest
+
+from pipelines.extract import ExtractiveExtractor, build_extractor, check_citations
+from pipelines.extraction.extractive import role_of
+from pipelines.extraction.schema import read_fields
+from pipelines.types import Block, Page
+
+CLAIM_FR = """ASSURANCES DU LAC SA
+Déclaration de sinistre
+Numéro de police : AB-123
+Date du sinistre : 14 mars 2025
+Assuré : Jean Dupont
+Montant réclamé : 1 250,00 €
+Le dégât des eaux a été constaté par un expert.
+Franchise : 150,00 €
+"""
+
+INVOICE_EN = """ACME Widgets Ltd.
+1 Market Street, Springfield
+Invoice Number: INV-2024-0042
+Invoice Date: March 14, 2025
+Bill To: Globex Corporation
+Description Qty Unit price Amount
+Blue widget 2 $10.00 $20.00
+Red widget 3 $5.00 $15.00
+Subtotal $35.00
+VAT 20% $7.00
+Total due $42.00
+All amounts in USD. Payment by bank transfer.
+"""
+
+NDA_EN = """MUTUAL NON-DISCLOSURE AGREEMENT
+This Mutual Non-Disclosure Agreement (the "Agreement") is entered into as of June 1, 2021 (the "Effective Date")
+by and between Northwind Traders, Inc., a Delaware corporation ("Northwind"), and Contoso Labs LLC, a New York
+limited liability company ("Contoso").
+1. Purpose. The parties wish to explore a business relationship.
+2. Term. This Agreement shall remain in full force and effect for two (2) years from the Effective Date.
+3. Governing Law. This Agreement shall be governed by the laws of the State of New York.
+"""
+
+
+def _page(text: str, number: int = 1, boxes: bool = False) -> Page:
+    blocks = ()
+    if boxes:
+        blocks, offset = [], 0
+        for i, line in enumerate(text.split("\n")):
+            blocks.append(Block(offset, offset + len(line), (10.0, 10.0 + 12 * i, 300.0, 20.0 + 12 * i)))
+            offset += len(line) + 1
+        blocks = tuple(blocks)
+    return Page(number=number, text=text, blocks=blocks)
+
+
+CLAIM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "policy_number": {"type": "string", "description": "Numéro de police", "examples": ["XY-999"]},
+        "claim_date": {"type": "string", "format": "date", "description": "Date du sinistre"},
+        "amount": {"type": "number", "description": "Montant réclamé"},
+        "deductible": {"type": "number"},
+        "water_damage": {"type": "boolean", "description": "dégât des eaux"},
+        "cause": {"enum": ["incendie", "vol", "dégât des eaux"]},
+        "insured": {"type": "object", "properties": {"name": {"type": "string"}}},
+        "vehicle_plate": {"type": ["string", "null"]},
+    },
+    "required": ["policy_number", "claim_date", "amount"],
+}
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return ExtractiveExtractor()
+
+
+def test_french_claim(extractor):
+    result = extractor.extract([_page(CLAIM_FR, boxes=True)], CLAIM_SCHEMA)
+    assert result.data["policy_number"] == "AB-123"
+    assert result.data["claim_date"] == "2025-03-14"
+    assert result.data["amount"] == 1250.0
+    assert result.data["deductible"] == 150.0
+    assert result.data["water_damage"] is True
+    assert result.data["cause"] == "dégât des eaux"
+    assert result.data["insured"] == {"name": "Jean Dupont"}
+    assert result.data["vehicle_plate"] is None
+    assert result.valid, result.errors
+    date = result.fields["/claim_date"]
+    assert date.citations[0].quote == "14 mars 2025"
+    assert date.citations[0].bbox is not None
+
+
+def test_invoice_with_line_items(extractor):
+    schema = {
+        "type": "object",
+        "properties": {
+            "invoice_number": {"type": "string"},
+            "date": {"type": "string", "format": "date"},
+            "total": {"type": "number", "description": "Total amount due"},
+            "currency": {"type": "string"},
+            "issuer": {"type": "string"},
+            "lines": {"type": "array", "items": {"type": "object", "properties": {
+                "description": {"type": "string"}, "qty": {"type": "integer"},
+                "unit_price": {"type": "number"}, "amount": {"type": "number"}}}},
+        },
+    }
+    result = extractor.extract([_page(INVOICE_EN)], schema)
+    assert result.data["invoice_number"] == "INV-2024-0042"
+    assert result.data["date"] == "2025-03-14"
+    assert result.data["total"] == 42.0
+    assert result.data["currency"] == "USD"
+    assert result.data["lines"] == [
+        {"description": "Blue widget", "qty": 2, "unit_price": 10.0, "amount": 20.0},
+        {"description": "Red widget", "qty": 3, "unit_price": 5.0, "amount": 15.0},
+    ]
+    assert result.fields["/lines/1/amount"].citations[0].quote == "$15.00"
+
+
+def test_contract_parties_term_and_law(extractor):
+    schema = {"type": "object", "properties": {
+        "effective_date": {"type": "string", "format": "date"},
+        "parties": {"type": "array", "items": {"type": "string"}},
+        "term": {"type": "string"},
+        "governing_law": {"type": "string"},
+    }}
+    result = extractor.extract([_page(NDA_EN)], schema)
+    assert result.data["effective_date"] == "2021-06-01"
+    assert result.data["parties"] == ["Northwind Traders, Inc.", "Contoso Labs LLC"]
+    assert result.data["term"] == "2 years"
+    assert result.data["governing_law"] == "New York"
+    assert result.fields["/term"].citations[0].quote == "two (2) years"
+
+
+def test_pseudonymised_text_gives_tokens():
+    text = "This agreement is made between <ORGANIZATION_1>, a French company (\"Seller\"), and <PERSON_3> (\"Buyer\")."
+    schema = {"type": "object", "properties": {"parties": {"type": "array", "items": {"type": "string"}}}}
+    result = ExtractiveExtractor().extract([_page(text)], schema)
+    assert result.data["parties"] == ["<ORGANIZATION_1>", "<PERSON_3>"]
+
+
+def test_not_found_is_null_with_zero_confidence_and_reported_when_required(extractor):
+    schema = {"type": "object", "required": ["iban"], "properties": {
+        "iban": {"type": "string"}, "email": {"type": "string", "format": "email"}}}
+    result = extractor.extract([_page("Nothing relevant in this text.")], schema)
+    assert result.data == {"iban": None, "email": None}
+    for ptr in ("/iban", "/email"):
+        assert result.fields[ptr].value is None
+        assert result.fields[ptr].confidence == 0
+        assert result.fields[ptr].citations == ()
+    assert not result.valid
+    assert any("iban" in e["msg"] for e in result.errors)
+
+
+def test_empty_document(extractor):
+    result = extractor.extract([], CLAIM_SCHEMA)
+    assert all(v.value is None for v in result.fields.values())
+
+
+DOCS = [
+    [_page(CLAIM_FR, boxes=True)],
+    [_page(INVOICE_EN)],
+    [_page(NDA_EN), _page(CLAIM_FR, number=2)],
+]
+
+
+@pytest.mark.parametrize("pages", DOCS)
+def test_pointer_and_citation_invariants(extractor, pages):
+    """Every leaf has a pointer into data; every non-null leaf is cited verbatim."""
+    schema = {**CLAIM_SCHEMA, "properties": {**CLAIM_SCHEMA["properties"],
+                                             "parties": {"type": "array", "items": {"type": "string"}}}}
+    answer = extractor.extract(pages, schema).to_dict()
+    assert check_citations(answer, pages) == []
+    by_number = {p.number: p for p in pages}
+    for ptr, entry in answer["fields"].items():
+        node = answer["data"]
+        for token in ptr.split("/")[1:]:
+            node = node[int(token)] if isinstance(node, list) else node[token.replace("~1", "/").replace("~0", "~")]
+        assert node == entry["value"]
+        if entry["value"] is None:
+            assert entry["confidence"] == 0 and entry["citations"] == []
+        else:
+            assert 0 < entry["confidence"] <= 1 and entry["citations"]
+            for c in entry["citations"]:
+                assert by_number[c["page"]].text[c["start"]:c["end"]] == c["quote"]
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "role"),
+    [
+        ("claim_date", {"type": "string"}, "date"),
+        ("x", {"type": "string", "format": "date"}, "date"),
+        ("amount_untaxed", {"type": "number"}, "money"),
+        ("qty", {"type": "number"}, "quantity"),
+        ("line_tax_percent", {"type": "number"}, "percent"),
+        ("invoice_number", {"type": "string"}, "code"),
+        ("jurisdiction", {"type": "string"}, "location"),
+        ("party", {"type": "array", "items": {"type": "string"}}, "entity"),
+        ("term", {"type": "string"}, "duration"),
+        ("currency", {"type": "string"}, "currency"),
+        ("iban", {"type": "string"}, "iban"),
+        ("contact", {"type": "string", "format": "email"}, "email"),
+        ("is_signed", {"type": "boolean"}, "boolean"),
+        ("status", {"enum": ["a", "b"]}, "enum"),
+        ("note", {"type": "string"}, "text"),
+    ],
+)
+def test_role_of_a_field(name, spec, role):
+    field = read_fields({"type": "object", "properties": {name: spec}}).properties[0]
+    if field.type == "array":
+        field = field.items.__class__(**{**field.items.__dict__, "name": name})
+    assert role_of(field) == role
+
+
+def test_build_extractor_defaults_to_extractive():
+    assert isinstance(build_extractor(), ExtractiveExtractor)
