@@ -58,6 +58,8 @@ class PreparedPage:
 class IngestResult:
     media_type: str
     pages: tuple[Page, ...]
+    offsets: tuple[OffsetMap, ...]
+    """Per page, the map from stored-text offsets back to the original page text."""
     chunks: int
     pii: dict[str, int]
     ocr_pages: tuple[int, ...]
@@ -220,6 +222,7 @@ class IngestPipeline:
             return IngestResult(
                 media_type=parsed.media_type,
                 pages=tuple(stored_pages),
+                offsets=tuple(p.offsets for p in prepared),
                 chunks=total,
                 pii=dict(pii),
                 ocr_pages=parsed.ocr_pages,

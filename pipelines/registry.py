@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipelines.errors import Conflict, NotFound
-from pipelines.types import Block, Page
+from pipelines.types import Block, OffsetMap, Page
 
 metadata = sa.MetaData()
 
@@ -70,6 +70,8 @@ pages_t = sa.Table(
     sa.Column("number", sa.Integer, primary_key=True),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("blocks", sa.JSON, nullable=False),
+    sa.Column("offsets", sa.JSON, nullable=True),
+    # ^ OffsetMap segments back to the original page (integers only, never text)
 )
 
 jobs_t = sa.Table(
@@ -475,6 +477,7 @@ class Registry:
         document_id: str,
         pages: Sequence[Page],
         *,
+        offsets: Sequence[OffsetMap] | None = None,
         chunks: int,
         media_type: str,
         pii: dict[str, int],
@@ -492,8 +495,9 @@ class Registry:
                             "number": p.number,
                             "text": p.text,
                             "blocks": [[b.start, b.end, *b.bbox] for b in p.blocks],
+                            "offsets": [list(seg) for seg in offsets[i].segments] if offsets else None,
                         }
-                        for p in pages
+                        for i, p in enumerate(pages)
                     ],
                 )
             conn.execute(
@@ -519,6 +523,13 @@ class Registry:
         if row is None:
             raise NotFound(f"page {number} not found")
         return _page(row)
+
+    def get_page_offsets(self, document_id: str, number: int) -> OffsetMap:
+        with self.engine.connect() as conn:
+            raw = conn.execute(
+                sa.select(pages_t.c.offsets).where(pages_t.c.document_id == document_id, pages_t.c.number == number)
+            ).scalar()
+        return OffsetMap(tuple(tuple(seg) for seg in raw)) if raw else OffsetMap.identity()
 
     def get_pages(self, document_id: str) -> list[Page]:
         with self.engine.connect() as conn:

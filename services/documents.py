@@ -195,7 +195,7 @@ class DocumentService:
                 )
                 self.pipeline.publish(target)
                 registry.save_pages_and_mark_indexed(
-                    document_id, result.pages, chunks=result.chunks, media_type=result.media_type,
+                    document_id, result.pages, offsets=result.offsets, chunks=result.chunks, media_type=result.media_type,
                     pii=result.pii, ocr_pages=result.ocr_pages,
                 )
             except DocintelError as exc:

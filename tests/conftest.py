@@ -107,6 +107,7 @@ def build_test_app(tmp_path: Path, *, parser=None, embedder=None, pii_detector=N
     overrides = {"embedders": {embedder.name: embedder}}
     overrides["parser"] = parser or TextParser()
     overrides["pii_detector"] = pii_detector or PatternDetector()
+    overrides["extraction_ner"] = None  # spaCy NER is covered by the extraction e2e tests
     return create_app(settings, overrides=overrides)
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 
 from services.api.container import Container
 from services.api.problems import install_problem_handlers, unexpected_error_response
-from services.api.routers import anonymise, audit, collections, documents, health, jobs, models
+from services.api.routers import anonymise, ask, audit, collections, documents, extract, health, jobs, models
 from services.api.settings import Settings
 from services.logging import configure_logging, request_id_var
 
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                                        "duration_ms": round(elapsed * 1000, 1)})
             request_id_var.reset(token)
 
-    for module in (health, collections, documents, jobs, anonymise, models, audit):
+    for module in (health, collections, documents, ask, extract, anonymise, jobs, models, audit):
         app.include_router(module.router)
     return app
 

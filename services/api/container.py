@@ -24,6 +24,7 @@ from services.metrics import Metrics
 from services.secrets import KeyStore, load_or_create_secret
 
 log = logging.getLogger("docintel.container")
+_UNSET = object()
 
 
 def _offline_environment() -> None:
@@ -222,8 +223,73 @@ class Container:
     def forget_collection(self, collection) -> None:
         self.vault_scope(collection).drop()
 
+    # ---- answering and extraction -----------------------------------------------
+
+    def generators(self) -> dict:
+        """Generators by name: ``extractive`` always; ``openai-compatible`` when an
+        endpoint is configured (DOCINTEL_LLM_BASE_URL)."""
+        with self._embedder_lock:
+            if "generators" not in self.extras:
+                from models.generators import ExtractiveGenerator, OpenAICompatibleGenerator
+
+                generators = {"extractive": ExtractiveGenerator()}
+                if self.settings.llm_base_url:
+                    generators["openai-compatible"] = OpenAICompatibleGenerator(
+                        self.settings.llm_base_url, self.settings.llm_model,
+                        self.settings.llm_api_key.get_secret_value() if self.settings.llm_api_key else None,
+                        timeout=self.settings.llm_timeout_s,
+                    )
+                self.extras["generators"] = generators
+            return self.extras["generators"]
+
     def generator_infos(self) -> list[dict]:
-        return [{"name": "extractive", "version": "1", "default": True}]
+        return [{"name": g.name, "version": g.version, "default": name == "extractive"}
+                for name, g in self.generators().items()]
+
+    def generator(self, name: str | None):
+        generators = self.generators()
+        name = name or "extractive"
+        if name not in generators:
+            known = ", ".join(generators)
+            raise InvalidRequest(f"unknown or unconfigured generator {name!r}; available: {known}",
+                                 errors=[{"loc": ["body", "generator"], "msg": f"must be one of: {known}"}])
+        return generators[name]
+
+    def answerer(self, embedder_name: str):
+        """One answerer per embedder (collections are pinned to theirs)."""
+        key = f"answerer:{embedder_name}"
+        with self._embedder_lock:
+            if key not in self.extras:
+                from pipelines.answer import Answerer
+
+                registry = self.registry
+
+                def page_provider(document_id: str, number: int):
+                    try:
+                        return registry.get_page(document_id, number), registry.get_page_offsets(document_id, number)
+                    except Exception:
+                        return None
+
+                self.extras[key] = Answerer(
+                    self.embedder(embedder_name), self.sparse, self.index, self.generator("extractive"),
+                    generators=self.generators(), page_provider=page_provider,
+                )
+            return self.extras[key]
+
+    def extractor(self, generator_name: str | None):
+        from pipelines.extract import build_extractor
+
+        if generator_name not in (None, "extractive"):
+            return build_extractor(generator=self.generator(generator_name))
+        with self._embedder_lock:
+            if "extractor" not in self.extras:
+                ner = self.extras.get("extraction_ner", _UNSET)
+                if ner is _UNSET:
+                    from pipelines.extraction.ner import SpacyEntityRecognizer
+
+                    ner = SpacyEntityRecognizer()
+                self.extras["extractor"] = build_extractor(embedder=self.embedder(), ner=ner)
+            return self.extras["extractor"]
 
     def pii_info(self) -> dict:
         from pipelines.anonymising import DEFAULT_ENTITIES

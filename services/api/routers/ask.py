@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.audit import text_hash
+from pipelines.types import IndexFilter
+from services.api.access import collection_for
+from services.api.deps import Reader, get_container
+from services.api.problems import ProblemException
+from services.api.routers import PROBLEM_RESPONSES
+
+router = APIRouter(tags=["ask"], responses=PROBLEM_RESPONSES)
+ContainerDep = Annotated[object, Depends(get_container)]
+
+
+class AskFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document_ids: list[str] = Field(default_factory=list, max_length=1000)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=4000)
+    top_k: int = Field(8, ge=1, le=50)
+    filters: AskFilters = Field(default_factory=AskFilters)
+    generator: str = "extractive"
+    reveal_pii: bool = False
+    stream: bool = False
+
+
+class CitationOut(BaseModel):
+    id: int
+    document_id: str
+    filename: str
+    page: int
+    start: int
+    end: int
+    quote: str
+    bbox: list[float] | None = None
+    orig_start: int | None = None
+    orig_end: int | None = None
+    score: float
+
+
+class SentenceOut(BaseModel):
+    text: str
+    citation_ids: list[int]
+    support: float
+
+
+class AskResponse(BaseModel):
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    sentences: list[SentenceOut]
+    generator: dict[str, str]
+    embedder: dict[str, str]
+    audit_id: str
+
+
+@router.post(
+    "/v1/collections/{name}/ask",
+    response_model=AskResponse,
+    operation_id="ask",
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "JSON, or server-sent events with stream=true (`sentence` events, then `done`)"}},
+)
+def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep):
+    """Answer from the collection's documents: every sentence cites exact spans; an honest
+    abstention when nothing supports an answer. Only chunks the caller may read are
+    retrieved (the ACL filter is inside the vector query)."""
+    collection = collection_for(container, principal, name)
+    if body.reveal_pii and not principal.has_role("admin"):
+        raise ProblemException(403, "reveal_pii needs the 'admin' role")
+    generator = container.generator(body.generator)
+    question = body.question
+    scope = container.vault_scope(collection) if collection.anonymise else None
+    if scope is not None:
+        # The index holds pseudonyms: a name in the question must become its token.
+        question = container.anonymiser.anonymise_query(question, store=scope, entities=collection.pii_entities).text
+    flt = IndexFilter(
+        acl_groups=None if principal.sees_everything else tuple(principal.groups),
+        document_ids=tuple(body.filters.document_ids),
+        tags=dict(body.filters.tags),
+    )
+    answerer = container.answerer(collection.embedder)
+    alias = container.documents.index_alias(collection)
+
+    def finish(answer) -> dict:
+        container.metrics.asks.labels(answer.generator_info.get("name", "?")).inc()
+        container.metrics.observe_stages("ask", answer.timings_ms)
+        if answer.abstained:
+            container.metrics.abstentions.inc()
+        container.metrics.sentences_dropped.inc(len(answer.dropped))
+        audit_id = container.audit.record(
+            "ask", tenant=principal.tenant, key_id=principal.key_id, collection=name,
+            outcome="abstained" if answer.abstained else "answered",
+            question_hash=text_hash(body.question), answer_hash=text_hash(answer.answer),
+            document_ids=sorted({c.document_id for c in answer.citations}),
+            chunk_ids=list(answer.retrieved_chunk_ids),
+            cited_chunk_ids=[c.chunk_id for c in answer.citations],
+            citation_ids=[c.id for c in answer.citations],
+            support=[round(s.support, 4) for s in answer.sentences],
+            dropped=len(answer.dropped), generator=answer.generator_info, embedder=answer.embedder_info,
+            top_k=body.top_k, filters=body.filters.model_dump(), revealed=body.reveal_pii,
+        )
+        out = answer.to_dict(audit_id=audit_id)
+        if body.reveal_pii and scope is not None:
+            out["answer"] = scope.reveal(out["answer"])
+            for sentence in out["sentences"]:
+                sentence["text"] = scope.reveal(sentence["text"])
+        return out
+
+    if not body.stream:
+        answer = answerer.answer(question, index_name=alias, flt=flt, top_k=body.top_k, generator=generator)
+        return JSONResponse(finish(answer))
+
+    from pipelines.answer import DoneEvent
+
+    def events():
+        for event in answerer.iter_answer(question, index_name=alias, flt=flt, top_k=body.top_k, generator=generator):
+            if isinstance(event, DoneEvent):
+                yield _sse("done", finish(event.answer))
+            else:
+                sentence = event.sentence.to_dict()
+                if body.reveal_pii and scope is not None:
+                    sentence["text"] = scope.reveal(sentence["text"])
+                yield _sse("sentence", {"sentence": sentence, "citations": [c.to_dict() for c in event.citations]})
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
