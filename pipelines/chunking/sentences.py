@@ -1,7 +1,9 @@
 """Sentence spans of French and English text, as offsets into the text.
 
 A rule-based splitter (no model): a sentence ends at ``.``, ``!``, ``?`` or ``…``
-(plus closing quotes/brackets) followed by whitespace, or at a blank line. A period
+(plus closing quotes/brackets) followed by whitespace, or at a blank line. So does a line break
+before a line starting with a capital, a digit or a bullet (headings, list items,
+table rows carry no full stop), unless the line before ends with ``,;:(-`` . A period
 does *not* end a sentence after a known abbreviation (``M.``, ``Mme.``, ``art.``,
 ``e.g.``, ``Dr.``...), after a single-letter initial (``J. Dupont``), inside dotted
 acronyms (``U.S.``), or when the next word starts in lower case. Decimal numbers
@@ -33,6 +35,9 @@ CASED_ABBREVIATIONS: frozenset[str] = frozenset({"MM", "Me", "Mes", "No", "Nos",
 # A candidate end: terminal punctuation, optional closers, then whitespace.
 _END = re.compile(r"[.!?…]+[\"'»”’)\]]*(?=\s)")
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n")
+# A line break before a line that starts like a new unit (capital, digit, bullet),
+# unless the previous line ends with a character that announces a continuation.
+_NEW_LINE_UNIT = re.compile(r"(?<=[^\s,;:(\-–—/&+])[ \t]*\r?\n(?=[ \t]*(?:[^\W\d_]|[\d•▪◦·*\-–—]))")
 _DOTTED_ACRONYM = re.compile(r"^(?:[^\W\d_]\.)+[^\W\d_]$")
 _WORD_BEFORE = re.compile(r"(\S+)$")
 
@@ -73,6 +78,10 @@ def _boundaries(text: str) -> list[int]:
         cuts.add(match.end())
     for match in _PARAGRAPH.finditer(text):
         cuts.add(match.start())
+    for match in _NEW_LINE_UNIT.finditer(text):
+        following = text[match.end() :].lstrip(" \t")[:1]
+        if not following.islower():  # a lower-case line continues the sentence
+            cuts.add(match.start())
     return sorted(cuts)
 
 

@@ -33,7 +33,13 @@ def sentences(text: str) -> list[str]:
         ("Total 3.5 million. Paid 1.250,00 EUR. Done.", ["Total 3.5 million.", "Paid 1.250,00 EUR.", "Done."]),
         ("He said \"stop.\" She left.", ["He said \"stop.\"", "She left."]),
         ("Titre sans point\n\nParagraphe.", ["Titre sans point", "Paragraphe."]),
-        ("ligne une\nligne deux.", ["ligne une\nligne deux."]),
+        ("ligne une\nligne deux.", ["ligne une\nligne deux."]),  # wrapped line continues
+        ("Titre de section\nLe texte suit.", ["Titre de section", "Le texte suit."]),
+        ("- premier point\n- second point", ["- premier point", "- second point"]),
+        ("Total\n1 250 EUR", ["Total", "1 250 EUR"]),
+        ("Montant dû :\n1 250 EUR", ["Montant dû :\n1 250 EUR"]),  # colon announces more
+        ("Paid to,\nJohn Smith.", ["Paid to,\nJohn Smith."]),
+        ("Windows line\r\nNext line", ["Windows line", "Next line"]),
         ("abbr. followed by lowercase continues. Next.", ["abbr. followed by lowercase continues.", "Next."]),
         ("   \n\t  ", []),
         ("", []),
