@@ -1,0 +1,430 @@
+"""Grounded question answering: retrieve, score, generate, verify, cite.
+
+``Answerer.answer`` (or ``iter_answer`` for streaming) runs::
+
+    question -> hybrid retrieval (filters inside the index query)
+             -> second-stage scoring (pipelines.retrieval.PassageScorer)
+             -> abstain early when no passage covers the question well enough
+             -> generator (extractive by default, or an LLM) proposes cited sentences
+             -> each sentence is checked against the spans it cites; unsupported ones
+                are dropped, links/images absent from the cited text are stripped
+             -> citations with exact page offsets, or abstention when nothing is left
+
+Invariants of every ``Answer`` (asserted by the tests):
+
+* ``answer == " ".join(s.text for s in sentences)``; an abstention has no sentences,
+  no citations and the fixed localised message as ``answer``;
+* every sentence has at least one citation id, and every id names a citation;
+* every citation's ``quote`` is the stored page text between ``start`` and ``end``:
+  it is cut from the chunk payload ``text``, which is ``page.text[chunk.start:chunk.end]``,
+  and ``start = chunk.start + offset in the chunk``;
+* at most ``max_sentences`` sentences.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pipelines import lexical
+from pipelines.ports import Embedder, Generator, SparseEncoder, VectorIndex
+from pipelines.retrieval import HybridRetriever, PassageScorer, ScoredPassage
+from pipelines.types import BBox, GeneratedSentence, IndexFilter, OffsetMap, Page, ScoredChunk
+from pipelines.verify import SentenceVerifier
+
+ABSTENTION_MESSAGES = {
+    "fr": "Je n'ai pas trouvé de réponse à cette question dans les documents.",
+    "en": "I could not find an answer to this question in the documents.",
+}
+
+DEFAULT_ABSTAIN_THRESHOLD = 0.5
+"""Minimum ``evidence`` (share of the question's weighted content words found in one
+sentence and its neighbours) needed to answer. Calibrated once on the dev QA set's
+unanswerable vs answerable questions (``python -m pipelines.eval.qa``)."""
+
+PageProvider = Callable[[str, int], "tuple[Page, OffsetMap] | None"]
+"""(document_id, page number) -> the stored page and its offset map to the original,
+when the caller can supply them (exact sentence bbox and orig offsets)."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    id: int
+    document_id: str
+    filename: str
+    page: int
+    start: int
+    end: int
+    quote: str
+    bbox: BBox | None
+    orig_start: int | None
+    orig_end: int | None
+    score: float
+    chunk_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["bbox"] = list(self.bbox) if self.bbox is not None else None
+        data["score"] = round(float(self.score), 4)
+        return data
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str
+    citation_ids: tuple[int, ...]
+    support: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "citation_ids": list(self.citation_ids), "support": round(self.support, 4)}
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """What retrieval returned (for audit and recall@k), without its text."""
+
+    chunk_id: str
+    document_id: str
+    page: int
+    start: int
+    end: int
+    orig_start: int | None
+    orig_end: int | None
+    score: float
+    text: str = field(default="", repr=False)
+    """Chunk text, for evaluation only: never put it in logs or the audit trail."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer: str
+    abstained: bool
+    sentences: tuple[AnswerSentence, ...]
+    citations: tuple[Citation, ...]
+    generator_info: dict[str, str]
+    embedder_info: dict[str, str]
+    language: str
+    evidence: float
+    """The answerability signal compared to the abstention threshold."""
+    retrieved: tuple[RetrievedChunk, ...] = ()
+    generated_count: int = 0
+    """Sentences the generator proposed, before verification."""
+    dropped: tuple[tuple[str, float], ...] = ()
+    """(sentence, support) of proposals the verifier dropped."""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def retrieved_chunk_ids(self) -> tuple[str, ...]:
+        return tuple(r.chunk_id for r in self.retrieved)
+
+    def to_dict(self, *, audit_id: str | None = None) -> dict[str, Any]:
+        """The API.md answer object."""
+        return {
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "sentences": [s.to_dict() for s in self.sentences],
+            "generator": dict(self.generator_info),
+            "embedder": dict(self.embedder_info),
+            "audit_id": audit_id,
+        }
+
+
+@dataclass(frozen=True)
+class SentenceEvent:
+    """Streaming: one verified sentence with the citations it introduces."""
+
+    sentence: AnswerSentence
+    citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    answer: Answer
+
+
+class Answerer:
+    """Answers questions over one index with cited, verified sentences.
+
+    ``generator`` is the default generator; ``generators`` maps names accepted by
+    ``answer(generator="name")``. ``candidates`` first-stage hits are re-scored and the
+    best ``top_k`` passed to the generator. ``page_provider`` (optional) gives exact
+    sentence bboxes and original offsets; without it a citation carries its chunk's
+    bbox, and its original offsets are exact when the chunk holds no pseudonym
+    (otherwise the chunk's original bounds, which contain the passage).
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        sparse_encoder: SparseEncoder | None,
+        index: VectorIndex,
+        generator: Generator,
+        *,
+        generators: Mapping[str, Generator] | None = None,
+        top_k: int = 8,
+        candidates: int = 16,
+        abstain_threshold: float = DEFAULT_ABSTAIN_THRESHOLD,
+        max_sentences: int = 3,
+        use_sparse: bool = True,
+        verifier: SentenceVerifier | None = None,
+        scorer: PassageScorer | None = None,
+        page_provider: PageProvider | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.retriever = HybridRetriever(embedder, sparse_encoder, index, use_sparse=use_sparse)
+        self.scorer = scorer or PassageScorer(embedder)
+        self.verifier = verifier or SentenceVerifier(embedder)
+        self.generator = generator
+        self.generators = dict(generators or {})
+        self.generators.setdefault(generator.name, generator)
+        self.top_k = top_k
+        self.candidates = candidates
+        self.abstain_threshold = abstain_threshold
+        self.max_sentences = max_sentences
+        self.page_provider = page_provider
+
+    # -- public -------------------------------------------------------------------------------
+
+    def answer(
+        self,
+        question: str,
+        *,
+        index_name: str,
+        flt: IndexFilter,
+        top_k: int | None = None,
+        generator: Generator | str | None = None,
+    ) -> Answer:
+        final: Answer | None = None
+        for event in self.iter_answer(question, index_name=index_name, flt=flt, top_k=top_k, generator=generator):
+            if isinstance(event, DoneEvent):
+                final = event.answer
+        assert final is not None
+        return final
+
+    def iter_answer(
+        self,
+        question: str,
+        *,
+        index_name: str,
+        flt: IndexFilter,
+        top_k: int | None = None,
+        generator: Generator | str | None = None,
+    ) -> Iterator[SentenceEvent | DoneEvent]:
+        """``SentenceEvent`` per verified sentence as soon as it is known, then ``DoneEvent``.
+
+        Sentences are streamed only once verified, so a streamed sentence is never
+        retracted. Raises ``KeyError`` for an unknown generator name.
+        """
+        gen = self._generator(generator)
+        top_k = top_k or self.top_k
+        lang = lexical.detect_language(question)
+        timings: dict[str, float] = {}
+
+        clock = time.perf_counter()
+        question_vector = self.embedder.embed_query(question)
+        hits = self.retriever.retrieve(
+            question, index_name=index_name, flt=flt, limit=max(self.candidates, top_k),
+            question_vector=question_vector,
+        )
+        timings["retrieve"] = _ms(clock)
+
+        clock = time.perf_counter()
+        scored = self.scorer.score(question, hits, lang=lang, question_vector=question_vector)[:top_k]
+        evidence = max((p.evidence for p in scored), default=0.0)
+        timings["score"] = _ms(clock)
+
+        base = dict(
+            generator_info={"name": gen.name, "version": gen.version},
+            embedder_info={"name": self.embedder.name, "version": self.embedder.version},
+            language=lang,
+            evidence=evidence,
+            retrieved=tuple(_retrieved(h) for h in hits),
+        )
+        if evidence < self.abstain_threshold:
+            timings.update(answer=0.0, verify=0.0)
+            yield DoneEvent(self._abstention(lang, timings_ms=timings, **base))
+            return
+
+        passages = [p.chunk for p in scored]
+        clock = time.perf_counter()
+        proposals = self._proposals(gen, question, passages, scored)
+
+        sentences: list[AnswerSentence] = []
+        citations: list[Citation] = []
+        citation_ids: dict[tuple[str, int, int], int] = {}
+        dropped: list[tuple[str, float]] = []
+        generated = 0
+        verify_ms = 0.0
+        for proposal in proposals:
+            generated += 1
+            if len(sentences) >= self.max_sentences:
+                continue
+            v_clock = time.perf_counter()
+            evidence_spans = self._evidence_spans(proposal, passages, lang)
+            quotes = [passages[n - 1].text[s:e] for n, s, e in evidence_spans]
+            verification = self.verifier.verify([(proposal.text, quotes)], lang=lang)
+            verify_ms += _ms(v_clock)
+            if not verification.kept:
+                item = verification.dropped[0]
+                dropped.append((proposal.text, item.support))
+                continue
+            kept = verification.kept[0]
+            new_citations = []
+            ids = []
+            for n, s, e in evidence_spans:
+                chunk = passages[n - 1]
+                key = (chunk.id, s, e)
+                if key not in citation_ids:
+                    citation = self._citation(len(citations) + 1, chunk, s, e, scored[n - 1].score)
+                    citation_ids[key] = citation.id
+                    citations.append(citation)
+                    new_citations.append(citation)
+                ids.append(citation_ids[key])
+            sentence = AnswerSentence(kept.text, tuple(dict.fromkeys(ids)), kept.support)
+            sentences.append(sentence)
+            yield SentenceEvent(sentence, tuple(new_citations))
+        timings["answer"] = max(0.0, _ms(clock) - verify_ms)
+        timings["verify"] = verify_ms
+
+        if not sentences:
+            yield DoneEvent(self._abstention(lang, timings_ms=timings, generated_count=generated,
+                                             dropped=tuple(dropped), **base))
+            return
+        yield DoneEvent(
+            Answer(
+                answer=" ".join(s.text for s in sentences),
+                abstained=False,
+                sentences=tuple(sentences),
+                citations=tuple(citations),
+                generated_count=generated,
+                dropped=tuple(dropped),
+                timings_ms=timings,
+                **base,
+            )
+        )
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _generator(self, generator: Generator | str | None) -> Generator:
+        if generator is None:
+            return self.generator
+        if isinstance(generator, str):
+            return self.generators[generator]
+        return generator
+
+    @staticmethod
+    def _proposals(
+        gen: Generator, question: str, passages: list[ScoredChunk], scored: list[ScoredPassage]
+    ) -> Iterator[GeneratedSentence]:
+        # The extractive generator reuses the sentence scores computed above instead
+        # of embedding every sentence a second time; an LLM streams when it can.
+        from_scored = getattr(gen, "generate_from_scored", None)
+        if from_scored is not None:
+            yield from from_scored(question, scored)
+            return
+        streaming = getattr(gen, "iter_generate", None)
+        if streaming is not None:
+            yield from streaming(question, passages)
+            return
+        yield from gen.generate(question, passages)
+
+    def _evidence_spans(
+        self, proposal: GeneratedSentence, passages: list[ScoredChunk], lang: str
+    ) -> list[tuple[int, int, int]]:
+        """(passage number, start, end) spans a sentence cites, inside passage texts."""
+        valid = [(n, s, e) for n, s, e in proposal.spans
+                 if 1 <= n <= len(passages) and 0 <= s < e <= len(passages[n - 1].text)]
+        if valid:
+            return valid
+        return [
+            (n, *align_sentence(proposal.text, passages[n - 1].text, lang))
+            for n in dict.fromkeys(proposal.citations)
+            if 1 <= n <= len(passages) and passages[n - 1].text.strip()
+        ]
+
+    def _citation(self, cid: int, chunk: ScoredChunk, s: int, e: int, score: float) -> Citation:
+        payload = chunk.payload
+        chunk_start, chunk_end = int(payload["start"]), int(payload["end"])
+        page_no = int(payload.get("page", 1))
+        start, end = chunk_start + s, chunk_start + e
+        bbox = tuple(payload["bbox"]) if payload.get("bbox") else None
+        orig_start, orig_end = payload.get("orig_start"), payload.get("orig_end")
+        if orig_start is not None and orig_end is not None:
+            if orig_end - orig_start == chunk_end - chunk_start:
+                # No replacement inside this chunk: original offsets are a plain shift.
+                orig_start, orig_end = orig_start + s, orig_start + e
+        provided = self.page_provider(str(payload["document_id"]), page_no) if self.page_provider else None
+        if provided is not None:
+            page, offsets = provided
+            bbox = page.bbox_for(start, end) or bbox
+            if offsets is not None:
+                orig_start = offsets.to_original(start)
+                orig_end = offsets.to_original(end, is_end=True)
+        return Citation(
+            id=cid,
+            document_id=str(payload["document_id"]),
+            filename=str(payload.get("filename", "")),
+            page=page_no,
+            start=start,
+            end=end,
+            quote=chunk.text[s:e],
+            bbox=bbox,  # type: ignore[arg-type]
+            orig_start=orig_start,
+            orig_end=orig_end,
+            score=float(min(1.0, max(0.0, score))),
+            chunk_id=str(chunk.id),
+        )
+
+    @staticmethod
+    def _abstention(lang: str, **fields: Any) -> Answer:
+        return Answer(
+            answer=ABSTENTION_MESSAGES.get(lang, ABSTENTION_MESSAGES["en"]),
+            abstained=True,
+            sentences=(),
+            citations=(),
+            **fields,
+        )
+
+
+def align_sentence(sentence: str, passage: str, lang: str, *, max_window: int = 3) -> tuple[int, int]:
+    """The window of 1..``max_window`` consecutive passage sentences that best covers
+    ``sentence`` (weighted content words and numbers); shorter windows win ties.
+
+    Returns offsets into ``passage``; the whole passage when it has no sentence.
+    """
+    spans = lexical.sentence_spans(passage)
+    if not spans:
+        return 0, len(passage)
+    terms = lexical.Terms.of(sentence, lang)
+    stems = [lexical.all_stems(passage[s:e], lang) for s, e in spans]
+    best, best_score = (spans[0][0], spans[0][1]), -1.0
+    for width in range(1, max_window + 1):
+        for i in range(0, len(spans) - width + 1):
+            covered = set().union(*stems[i : i + width])
+            score = terms.coverage_in(covered) - 0.01 * (width - 1)
+            if score > best_score + 1e-9:
+                best, best_score = (spans[i][0], spans[i + width - 1][1]), score
+    return best
+
+
+def _retrieved(hit: ScoredChunk) -> RetrievedChunk:
+    p = hit.payload
+    return RetrievedChunk(
+        chunk_id=str(hit.id),
+        document_id=str(p.get("document_id", "")),
+        page=int(p.get("page", 1)),
+        start=int(p.get("start", 0)),
+        end=int(p.get("end", 0)),
+        orig_start=p.get("orig_start"),
+        orig_end=p.get("orig_end"),
+        score=float(hit.score),
+        text=str(p.get("text", "")),
+    )
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000.0, 2)
+

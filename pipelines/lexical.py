@@ -1,0 +1,311 @@
+"""Language-light text units shared by retrieval scoring, answering and verification.
+
+Everything here works on plain strings and returns offsets into the string it was
+given, so callers can turn any unit back into an exact span of a stored page.
+
+* ``sentence_spans`` — answer-sized sentence boundaries (the chunker's splitter, plus
+  line breaks).
+* ``Terms`` — the content words of a text, reduced to Snowball stems, with their
+  informativeness weight taken from general word frequencies (``wordfreq``), so that
+  "Ireland" counts more than "year" without any corpus statistics.
+* ``numbers`` — numeric values normalised so that "16,684,172", "16 684 172" and
+  "16684172" compare equal, and "8,5" (French decimal) equals "8.5".
+* ``named_tokens`` — tokens that must be copied exactly, not paraphrased:
+  capitalised words inside a sentence, identifiers with digits, pseudonyms
+  (``<PERSON_3>``).
+* ``negations`` — the negation cues of a text, for polarity checks.
+
+No import-time work: stemmers, stop words and frequency tables load on first use and
+are cached per language.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+SUPPORTED_LANGUAGES = ("fr", "en")
+_SNOWBALL_NAMES = {"fr": "french", "en": "english"}
+
+# A pseudonym written by the anonymiser, e.g. <PERSON_3> or <IBAN_CODE_12>.
+PSEUDONYM_RE = re.compile(r"<[A-Z][A-Z_]*_\d+>")
+_WORD_RE = re.compile(r"<[A-Z][A-Z_]*_\d+>|[^\W\d_]+(?:[-'’][^\W\d_]+)*|\d+", re.UNICODE)
+# Numbers with thousands separators (comma, dot, space, narrow/no-break space) and
+# an optional decimal part. A leading minus only when it is not a hyphen inside a word.
+_NUMBER_RE = re.compile(
+    r"(?<![\w.,])(?:(?<=\s)-|^-)?\d{1,3}(?:(?:[ \u00a0\u202f,.])\d{3})+(?:[.,]\d+)?(?!\d)"
+    r"|(?<![\w.,])(?:(?<=\s)-|^-)?\d+(?:[.,]\d+)?(?!\d)",
+    re.UNICODE,
+)
+_ELISION_RE = re.compile(r"^(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)
+
+NEGATION_CUES = {
+    "en": frozenset({"not", "no", "never", "none", "nor", "neither", "cannot", "without",
+                     "n't", "nobody", "nothing", "nowhere"}),
+    "fr": frozenset({"ne", "pas", "jamais", "aucun", "aucune", "ni", "sans", "rien",
+                     "guère"}),
+}
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: the key under which words are compared."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words(text: str) -> list[tuple[str, int, int]]:
+    """(word, start, end) for each word, number or pseudonym of ``text``.
+
+    French elisions are split off ("l'Acadie" -> "Acadie") so that the word itself
+    matches its other occurrences.
+    """
+    out: list[tuple[str, int, int]] = []
+    for m in _WORD_RE.finditer(text):
+        token, start = m.group(0), m.start()
+        elided = _ELISION_RE.match(token)
+        if elided and len(token) > elided.end():
+            start += elided.end()
+            token = token[elided.end():]
+        out.append((token, start, m.end()))
+    return out
+
+
+# -- languages ------------------------------------------------------------------------------
+
+
+def detect_language(text: str, default: str = "en") -> str:
+    """'fr' or 'en' for ``text`` (py3langid restricted to the languages we serve)."""
+    try:
+        identifier = _langid()
+    except ImportError:  # pragma: no cover - py3langid is a runtime requirement
+        return default
+    if not text.strip():
+        return default
+    lang, _ = identifier.classify(text)
+    return lang if lang in SUPPORTED_LANGUAGES else default
+
+
+@lru_cache(maxsize=1)
+def _langid():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
+    identifier.set_languages(list(SUPPORTED_LANGUAGES))
+    return identifier
+
+
+# -- sentences ------------------------------------------------------------------------------
+
+
+_LINE_RE = re.compile(r"[^\n]+")
+_MAX_SENTENCE_CHARS = 500
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Answer-sized sentence boundaries of ``text`` as ``(start, end)`` offsets, in order.
+
+    The chunker's rule-based splitter, plus two rules that keep answers short and
+    readable: a line break always ends a sentence (headings, list items and table rows
+    of parsed documents carry no full stop), and a sentence longer than 500 characters
+    is cut at a line break or a space. Invariants: spans are sorted, disjoint, trimmed
+    and non-empty, and cover every non-blank character.
+    """
+    from pipelines.chunking.sentences import split_long_span, split_sentences
+
+    spans: list[tuple[int, int]] = []
+    for line in _LINE_RE.finditer(text):
+        base = line.start()
+        for start, end in split_sentences(line.group(0)):
+            spans.extend(split_long_span(text, base + start, base + end, _MAX_SENTENCE_CHARS))
+    return spans
+
+
+# -- terms ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _stemmer(lang: str):
+    from nltk.stem.snowball import SnowballStemmer
+
+    return SnowballStemmer(_SNOWBALL_NAMES.get(lang, "english"))
+
+
+@lru_cache(maxsize=4)
+def _stop_words(lang: str) -> frozenset[str]:
+    if lang == "fr":
+        from spacy.lang.fr.stop_words import STOP_WORDS
+    else:
+        from spacy.lang.en.stop_words import STOP_WORDS
+    # Question words and auxiliaries matter to nobody's evidence.
+    return frozenset(fold(w) for w in STOP_WORDS)
+
+
+@lru_cache(maxsize=65536)
+def _zipf(word: str, lang: str) -> float:
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:  # pragma: no cover - wordfreq is a runtime requirement
+        return 3.0
+    return zipf_frequency(word, lang)
+
+
+NUMBER_WEIGHT = 3.0
+
+
+def term_weight(word: str, lang: str) -> float:
+    """How much finding ``word`` in a passage says about it (rare words say more).
+
+    ``7 - zipf`` clipped to [0.5, 5]: "the" (zipf 7.7) weighs 0.5, "year" (6.0) 1,
+    "Ireland" (4.6) 2.4, unknown words and codes 5.
+    """
+    if word.isdigit() or PSEUDONYM_RE.fullmatch(word):
+        return 5.0
+    zipf = max(_zipf(word.lower(), lang), _zipf(word.lower(), "en" if lang == "fr" else "fr") - 1.0)
+    return min(5.0, max(0.5, 7.0 - zipf))
+
+
+def stem(word: str, lang: str) -> str:
+    if PSEUDONYM_RE.fullmatch(word) or word.isdigit():
+        return word
+    return fold(_stemmer(lang).stem(word.lower()))
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Content words of a text: stem -> weight (stop words and 1-letter words dropped).
+
+    Numbers are terms too, keyed ``#<normalised value>`` with ``NUMBER_WEIGHT``.
+    """
+
+    weights: dict[str, float]
+
+    @staticmethod
+    def of(text: str, lang: str) -> "Terms":
+        stops = _stop_words(lang)
+        weights: dict[str, float] = {}
+        for token, _, _ in words(text):
+            key = fold(token)
+            if len(key) < 2 or key.isdigit() or key in stops:
+                continue
+            s = stem(token, lang)
+            weights[s] = max(weights.get(s, 0.0), term_weight(token, lang))
+        for value in numbers(text):
+            weights["#" + value] = NUMBER_WEIGHT
+        return Terms(weights)
+
+    @property
+    def total(self) -> float:
+        return sum(self.weights.values())
+
+    def coverage_in(self, other: "Terms | set[str]") -> float:
+        """Weighted share of these terms found in ``other`` (1.0 when there are none)."""
+        keys = other.weights if isinstance(other, Terms) else other
+        total = self.total
+        if total == 0:
+            return 1.0
+        return sum(w for s, w in self.weights.items() if s in keys) / total
+
+    def missing_from(self, other: "Terms | set[str]") -> list[str]:
+        keys = other.weights if isinstance(other, Terms) else other
+        return [s for s in self.weights if s not in keys]
+
+
+def all_stems(text: str, lang: str) -> set[str]:
+    """Stems of every word of ``text`` (stop words included) and its numbers as
+    ``#value``: the 'found in' side of a coverage test."""
+    found = {stem(token, lang) for token, _, _ in words(text) if not token.isdigit()}
+    found.update("#" + value for value in numbers(text))
+    return found
+
+
+# -- numbers, names, negations --------------------------------------------------------------
+
+
+def _normalise_number(raw: str) -> str:
+    s = raw.replace("\u00a0", " ").replace("\u202f", " ")
+    negative = s.startswith("-")
+    s = s.lstrip("-")
+    groups = re.split(r"[ ,.]", s)
+    if len(groups) > 1 and all(len(g) == 3 for g in groups[1:]) and 1 <= len(groups[0]) <= 3:
+        # Thousands separators only ("16,684,172", "40 366", "1.000").
+        # Ambiguous "8.600"/"8,600" read as thousands, the common case in reports.
+        value = "".join(groups)
+    else:
+        m = re.fullmatch(r"(.*?)[.,](\d+)", s)
+        if m:
+            value = re.sub(r"[ ,.]", "", m.group(1)) + "." + m.group(2)
+        else:
+            value = re.sub(r"[ ,.]", "", s)
+    if "." in value:
+        value = value.rstrip("0").rstrip(".")
+    value = value.lstrip("0") or "0"
+    if value.startswith("."):
+        value = "0" + value
+    return ("-" if negative else "") + value
+
+
+def numbers(text: str) -> list[str]:
+    """Normalised numeric values of ``text`` in order ("$16,684,172" -> "16684172")."""
+    return [_normalise_number(m.group(0)) for m in _NUMBER_RE.finditer(text)]
+
+
+def named_tokens(text: str) -> set[str]:
+    """Folded tokens that must appear verbatim in evidence.
+
+    A word counts as named when it is capitalised but not at the start of a sentence,
+    is all capitals (acronyms), mixes letters and digits, or is a pseudonym.
+    """
+    out: set[str] = set()
+    tokens = words(text)
+    for i, (token, start, _) in enumerate(tokens):
+        if PSEUDONYM_RE.fullmatch(token):
+            out.add(token)
+            continue
+        if token.isdigit():
+            continue
+        starts_sentence = i == 0 or re.search(r"[.!?:\n]\s*$", text[:start]) is not None
+        if len(token) >= 2 and (
+            (token[0].isupper() and not starts_sentence)
+            or (token.isupper() and len(token) >= 2)
+            or any(c.isdigit() for c in token)
+        ):
+            out.add(fold(token))
+    return out
+
+
+def negations(text: str, lang: str) -> set[str]:
+    """Negation cues present in ``text`` (both languages' cues for an unknown language)."""
+    cues = NEGATION_CUES.get(lang, NEGATION_CUES["en"] | NEGATION_CUES["fr"])
+    found = {fold(t) for t, _, _ in words(text)} & cues
+    if re.search(r"n['’]t\b", text, re.IGNORECASE):
+        found.add("n't")
+    # French "n'" (n'est pas): the elision is split off by words(); look for it here.
+    if lang == "fr" and re.search(r"\bn['’]", text, re.IGNORECASE):
+        found.add("ne")
+    return found
+
+
+def has_negation(text: str, lang: str) -> bool:
+    return bool(negations(text, lang))
+
+
+def informative_terms(text: str, lang: str, *, min_weight: float = 2.0) -> Terms:
+    """Only the rarer content words (weight >= ``min_weight``)."""
+    terms = Terms.of(text, lang)
+    return Terms({s: w for s, w in terms.weights.items() if w >= min_weight})
+
+
+def cosine(a, b) -> float:
+    """Cosine of two 1-d vectors (0.0 when one is all zeros)."""
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0 or nb == 0 or math.isnan(na) or math.isnan(nb):
+        return 0.0
+    return float(a @ b) / (na * nb)

@@ -1,0 +1,213 @@
+"""Retrieval: hybrid first stage in the index, then our own second-stage scoring.
+
+First stage (``HybridRetriever``): the question's dense vector and sparse lexical
+vector go to ``VectorIndex.search``, which fuses them inside Qdrant (prefetch + RRF).
+Every restriction (collection, the caller's ACL groups, document ids, tags) travels
+in the ``IndexFilter`` and is applied *inside* that query, never afterwards, so a
+chunk the caller may not read is never even scored.
+
+Second stage (``PassageScorer``): no offline cross-encoder exists, so candidates are
+re-scored per sentence from signals that need no extra model:
+
+* ``lexical``: weighted share of the question's content words (Snowball stems,
+  rare words weigh more) found in the sentence, and in the sentence with its
+  neighbours (the subject of a question is often named one sentence earlier);
+* ``numeric``: question numbers found in the sentence; and for questions asking for a
+  quantity or a date, whether the sentence holds a number the question does not;
+* ``similarity``: cosine between the question and the sentence with the embedder
+  already used for retrieval (one batched call per question).
+
+A passage's score is its best sentence's score plus a small prior from its
+first-stage rank. ``evidence`` (the best sentence-with-context coverage of the
+question's content words) is what the answerer compares to its abstention threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines import lexical
+from pipelines.ports import Embedder, SparseEncoder, VectorIndex
+from pipelines.types import IndexFilter, ScoredChunk
+
+
+class HybridRetriever:
+    """Dense + sparse search in one filtered index query.
+
+    ``use_sparse=False`` sends the dense vector only (kept for the recall@k benchmark
+    of the dense side alone).
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        sparse_encoder: SparseEncoder | None,
+        index: VectorIndex,
+        *,
+        use_sparse: bool = True,
+    ) -> None:
+        self.embedder = embedder
+        self.sparse_encoder = sparse_encoder
+        self.index = index
+        self.use_sparse = use_sparse and sparse_encoder is not None
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        index_name: str,
+        flt: IndexFilter,
+        limit: int,
+        question_vector: np.ndarray | None = None,
+    ) -> list[ScoredChunk]:
+        dense = question_vector if question_vector is not None else self.embedder.embed_query(question)
+        sparse = self.sparse_encoder.encode_query(question) if self.use_sparse else None
+        return self.index.search(index_name, dense=dense, sparse=sparse, flt=flt, limit=limit)
+
+
+# Questions that ask for a quantity, an amount or a date (FR + EN).
+_QUANTITY_QUESTION_RE = re.compile(
+    r"\b(how (much|many|long|old|often)|what (year|percentage|percent|amount|number|proportion|rate|date)"
+    r"|when|combien|quel(le)?s? (année|montant|âge|pourcentage|taux|date|nombre|somme|durée|délai)"
+    r"|quand|en quelle année|à quel âge|à quelle date|depuis quand|jusqu'à quand)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class SentenceCandidate:
+    """A sentence of a passage, its span inside the passage text, and its scores."""
+
+    passage: int
+    """Index of the passage in the scorer's input."""
+    start: int
+    end: int
+    text: str
+    lexical: float
+    context_lexical: float
+    numeric: float
+    similarity: float
+    score: float
+
+
+@dataclass(frozen=True)
+class ScoredPassage:
+    chunk: ScoredChunk
+    first_stage_rank: int
+    score: float
+    evidence: float
+    """Best coverage of the question's content words by a sentence with its neighbours."""
+    sentences: tuple[SentenceCandidate, ...]
+
+    @property
+    def best_sentence(self) -> SentenceCandidate | None:
+        return max(self.sentences, key=lambda s: s.score, default=None)
+
+
+@dataclass(frozen=True)
+class ScoringWeights:
+    """Weights of the sentence score (a sum to 1 keeps scores in [0, 1])."""
+
+    lexical: float = 0.3
+    context_lexical: float = 0.2
+    similarity: float = 0.35
+    numeric: float = 0.15
+    rank_prior: float = 0.1
+    """Added to the passage score as ``rank_prior / (1 + rank)``."""
+
+
+class PassageScorer:
+    """Second-stage scoring of retrieved passages (see the module docstring).
+
+    ``embedder`` is optional: without it the similarity weight is redistributed to
+    the lexical signals.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        *,
+        weights: ScoringWeights = ScoringWeights(),
+        max_sentences: int = 160,
+    ) -> None:
+        self.embedder = embedder
+        self.weights = weights
+        self.max_sentences = max_sentences
+
+    def score(
+        self,
+        question: str,
+        chunks: Sequence[ScoredChunk],
+        *,
+        lang: str,
+        question_vector: np.ndarray | None = None,
+    ) -> list[ScoredPassage]:
+        """Passages re-scored, best first. Ties keep the first-stage order."""
+        if not chunks:
+            return []
+        q_terms = lexical.Terms.of(question, lang)
+        q_numbers = set(lexical.numbers(question))
+        asks_quantity = bool(_QUANTITY_QUESTION_RE.search(question))
+
+        per_passage: list[list[tuple[int, int, str, float, float, float]]] = []
+        all_texts: list[str] = []
+        for chunk in chunks:
+            text = chunk.text
+            spans = lexical.sentence_spans(text)[: self.max_sentences]
+            stems = [lexical.all_stems(text[s:e], lang) for s, e in spans]
+            rows = []
+            for i, (s, e) in enumerate(spans):
+                context = set().union(*stems[max(0, i - 1) : i + 2])
+                lex = q_terms.coverage_in(stems[i])
+                ctx = q_terms.coverage_in(context)
+                sentence_numbers = set(lexical.numbers(text[s:e]))
+                numeric = 0.0
+                if q_numbers:
+                    numeric = len(q_numbers & sentence_numbers) / len(q_numbers)
+                if asks_quantity and sentence_numbers - q_numbers:
+                    numeric = max(numeric, 1.0)
+                rows.append((s, e, text[s:e], lex, ctx, numeric))
+                all_texts.append(text[s:e])
+            per_passage.append(rows)
+
+        similarities = self._similarities(question, all_texts, question_vector)
+        w = self.weights
+        sim_weight = w.similarity if similarities is not None else 0.0
+        lex_weight = w.lexical + (w.similarity - sim_weight) * 0.6
+        ctx_weight = w.context_lexical + (w.similarity - sim_weight) * 0.4
+
+        out: list[ScoredPassage] = []
+        k = 0
+        for rank, (chunk, rows) in enumerate(zip(chunks, per_passage)):
+            candidates = []
+            for s, e, text, lex, ctx, numeric in rows:
+                sim = float(similarities[k]) if similarities is not None else 0.0
+                k += 1
+                score = lex_weight * lex + ctx_weight * ctx + sim_weight * max(sim, 0.0) + w.numeric * numeric
+                candidates.append(SentenceCandidate(rank, s, e, text, lex, ctx, numeric, sim, score))
+            best = max((c.score for c in candidates), default=0.0)
+            evidence = max((c.context_lexical for c in candidates), default=0.0)
+            out.append(
+                ScoredPassage(
+                    chunk=chunk,
+                    first_stage_rank=rank,
+                    score=best + w.rank_prior / (1 + rank),
+                    evidence=evidence,
+                    sentences=tuple(candidates),
+                )
+            )
+        out.sort(key=lambda p: (-p.score, p.first_stage_rank))
+        return out
+
+    def _similarities(
+        self, question: str, texts: list[str], question_vector: np.ndarray | None
+    ) -> np.ndarray | None:
+        if self.embedder is None or not texts or self.weights.similarity == 0:
+            return None
+        q = question_vector if question_vector is not None else self.embedder.embed_query(question)
+        vectors = self.embedder.embed_documents(texts)
+        return vectors @ np.asarray(q, dtype=np.float32)

@@ -1,0 +1,289 @@
+"""Answerer invariants with a fake embedder and a fake index (no model, no Qdrant).
+
+The fakes are small but honest: the embedder hashes words into a bag-of-words
+vector (so similar texts are close), the index scores by dot product and applies
+``IndexFilter`` like the real one (ACL groups, document ids, tags).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from models.generators import ExtractiveGenerator, parse_cited_lines
+from pipelines.answer import (
+    ABSTENTION_MESSAGES,
+    Answerer,
+    DoneEvent,
+    SentenceEvent,
+    align_sentence,
+)
+from pipelines.types import Chunk, GeneratedSentence, IndexFilter, Page, ScoredChunk
+
+DIM = 256
+
+
+class BagOfWordsEmbedder:
+    name = "fake-bow"
+    version = "1"
+    dimension = DIM
+    max_tokens = 512
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(DIM, dtype=np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % DIM] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, DIM), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
+class FakeIndex:
+    """Brute-force dense search with the filter semantics of ``QdrantIndex``."""
+
+    def __init__(self, embedder: BagOfWordsEmbedder) -> None:
+        self.embedder = embedder
+        self.points: list[tuple[np.ndarray, dict]] = []
+        self.searches: list[IndexFilter] = []
+
+    def add(self, document_id: str, page: Page, chunks: Sequence[Chunk], *, acl=(), tags=None) -> None:
+        for c in chunks:
+            assert page.text[c.start : c.end] == c.text
+            payload = {
+                "document_id": document_id, "filename": f"{document_id}.txt", "page": page.number,
+                "start": c.start, "end": c.end, "orig_start": c.start, "orig_end": c.end,
+                "text": c.text, "bbox": None, "acl_groups": list(acl), "tags": dict(tags or {}),
+                "chunk_index": c.index,
+            }
+            self.points.append((self.embedder.embed_query(c.text), payload))
+
+    def _visible(self, payload: dict, flt: IndexFilter) -> bool:
+        if flt.acl_groups is not None and "*" not in flt.acl_groups:
+            groups = payload["acl_groups"]
+            if groups and not set(groups) & set(flt.acl_groups):
+                return False
+        if flt.document_ids and payload["document_id"] not in flt.document_ids:
+            return False
+        return all(payload["tags"].get(k) == v for k, v in flt.tags.items())
+
+    def search(self, name, *, dense, sparse, flt, limit):
+        self.searches.append(flt)
+        hits = [
+            ScoredChunk(f"{p['document_id']}:{p['chunk_index']}", float(v @ dense), p)
+            for v, p in self.points
+            if self._visible(p, flt)
+        ]
+        return sorted(hits, key=lambda h: -h.score)[:limit]
+
+
+PAGES = {
+    "tower": Page(1, "The Eiffel Tower is 330 metres tall. It was completed in 1889 in Paris.\n"
+                     "Gustave Eiffel's company designed and built the tower.\n"
+                     "More at [the site](https://example.org/tower)."),
+    "acadie": Page(1, "La céramique est adoptée vers -500 en Acadie. Les Micmacs vivent sur la côte.\n"
+                      "Le surplus de céréales est vendu à Fredericton."),
+    "secret": Page(1, "The merger with Globex closes on 14 March 2026 for 2.5 billion euros."),
+}
+
+
+def _chunks(page: Page) -> list[Chunk]:
+    """One chunk per line: exact slices of the page."""
+    out = []
+    for i, m in enumerate(re.finditer(r"[^\n]+", page.text)):
+        out.append(Chunk(page.number, m.start(), m.end(), m.group(0), i))
+    return out
+
+
+@pytest.fixture()
+def setup():
+    embedder = BagOfWordsEmbedder()
+    index = FakeIndex(embedder)
+    for doc, page in PAGES.items():
+        index.add(doc, page, _chunks(page), acl=("board",) if doc == "secret" else ())
+    return embedder, index
+
+
+def _answerer(setup, generator=None, **kwargs) -> Answerer:
+    embedder, index = setup
+    return Answerer(embedder, None, index, generator or ExtractiveGenerator(embedder), **kwargs)
+
+
+class ScriptedGenerator:
+    """Returns fixed sentences, like an LLM would (no spans: the answerer aligns)."""
+
+    name = "scripted"
+    version = "0"
+
+    def __init__(self, sentences: list[GeneratedSentence]) -> None:
+        self.sentences = sentences
+
+    def generate(self, question, passages):
+        return list(self.sentences)
+
+
+def _assert_invariants(answer, flt=IndexFilter()) -> None:
+    assert answer.answer == (" ".join(s.text for s in answer.sentences) if not answer.abstained
+                             else answer.answer)
+    ids = {c.id for c in answer.citations}
+    for s in answer.sentences:
+        assert s.citation_ids, f"uncited sentence {s.text!r}"
+        assert set(s.citation_ids) <= ids
+    for c in answer.citations:
+        assert PAGES[c.document_id].text[c.start : c.end] == c.quote
+    assert len(answer.sentences) <= 3
+    if answer.abstained:
+        assert not answer.sentences and not answer.citations
+
+
+@pytest.mark.parametrize(
+    ("question", "expected_fragment"),
+    [
+        ("How tall is the Eiffel Tower?", "330 metres"),
+        ("When was the Eiffel Tower completed?", "1889"),
+        ("À quelle époque la céramique est-elle adoptée en Acadie ?", "vers -500"),
+        ("Où est vendu le surplus de céréales ?", "Fredericton"),
+    ],
+)
+def test_extractive_answer_quotes_the_page_and_cites_every_sentence(setup, question, expected_fragment):
+    answer = _answerer(setup, abstain_threshold=0.3).answer(question, index_name="c", flt=IndexFilter())
+    assert not answer.abstained
+    assert expected_fragment in answer.answer
+    assert any(expected_fragment in c.quote for c in answer.citations)
+    _assert_invariants(answer)
+    # The extractive generator copies: every sentence is one of its quotes.
+    quotes = {c.id: c.quote for c in answer.citations}
+    assert all(any(s.text == quotes[i] for i in s.citation_ids) for s in answer.sentences)
+
+
+@pytest.mark.parametrize(
+    ("question", "lang"),
+    [
+        ("What is the boiling point of liquid nitrogen at sea level?", "en"),
+        ("Quel est le taux de TVA applicable aux bouquets de fleurs ?", "fr"),
+    ],
+)
+def test_abstains_with_a_localised_message_when_nothing_covers_the_question(setup, question, lang):
+    answer = _answerer(setup, abstain_threshold=0.5).answer(question, index_name="c", flt=IndexFilter())
+    assert answer.abstained
+    assert answer.answer == ABSTENTION_MESSAGES[lang]
+    _assert_invariants(answer)
+
+
+def test_acl_filter_travels_inside_the_index_query_and_hides_chunks(setup):
+    embedder, index = setup
+    answerer = _answerer(setup, abstain_threshold=0.3)
+    question = "When does the merger with Globex close?"
+    outsider = answerer.answer(question, index_name="c", flt=IndexFilter(acl_groups=("staff",)))
+    assert index.searches[-1].acl_groups == ("staff",)
+    assert all(r.document_id != "secret" for r in outsider.retrieved)
+    assert "Globex" not in outsider.answer
+    insider = answerer.answer(question, index_name="c", flt=IndexFilter(acl_groups=("board",)))
+    assert "14 March 2026" in insider.answer
+    _assert_invariants(insider)
+
+
+@pytest.mark.parametrize(
+    ("generated", "kept_texts"),
+    [
+        # Supported sentence citing the right passage: kept.
+        ([GeneratedSentence("The Eiffel Tower is 330 metres tall.", (1,))], ["The Eiffel Tower is 330 metres tall."]),
+        # A changed number is not supported by its citation: dropped.
+        ([GeneratedSentence("The Eiffel Tower is 350 metres tall.", (1,))], []),
+        # No citation at all: dropped, even if true.
+        ([GeneratedSentence("The Eiffel Tower is 330 metres tall.", ())], []),
+        # Markdown image and link absent from the cited text are stripped.
+        ([GeneratedSentence("The Eiffel Tower is 330 metres tall ![x](https://evil.example/x.png) "
+                            "see [here](https://evil.example).", (1,))],
+         ["The Eiffel Tower is 330 metres tall see here."]),
+    ],
+)
+def test_generated_sentences_are_verified_against_their_citations(setup, generated, kept_texts):
+    answerer = _answerer(setup, ScriptedGenerator(generated), abstain_threshold=0.3)
+    answer = answerer.answer("How tall is the Eiffel Tower?", index_name="c", flt=IndexFilter())
+    assert [s.text for s in answer.sentences] == kept_texts
+    assert answer.abstained == (not kept_texts)
+    assert "evil.example" not in answer.answer
+    _assert_invariants(answer)
+
+
+def test_link_present_in_the_cited_text_may_stay(setup):
+    sentence = GeneratedSentence("More at [the site](https://example.org/tower).", (1,))
+    answerer = _answerer(setup, ScriptedGenerator([sentence]), abstain_threshold=0.0)
+    answer = answerer.answer("Where can I read more about the tower site?", index_name="c",
+                             flt=IndexFilter(document_ids=("tower",)))
+    assert "https://example.org/tower" in answer.answer
+    _assert_invariants(answer)
+
+
+def test_at_most_three_sentences(setup):
+    line = "The Eiffel Tower is 330 metres tall."
+    answerer = _answerer(setup, ScriptedGenerator([GeneratedSentence(line, (1,))] * 5), abstain_threshold=0.3)
+    answer = answerer.answer("How tall is the Eiffel Tower?", index_name="c", flt=IndexFilter())
+    assert len(answer.sentences) == 3
+    assert answer.generated_count == 5
+    # The same span is cited once.
+    assert len(answer.citations) == 1
+    _assert_invariants(answer)
+
+
+def test_streaming_yields_verified_sentences_then_the_whole_answer(setup):
+    answerer = _answerer(setup, abstain_threshold=0.3)
+    events = list(answerer.iter_answer("How tall is the Eiffel Tower?", index_name="c", flt=IndexFilter()))
+    assert isinstance(events[-1], DoneEvent)
+    streamed = [e.sentence for e in events[:-1]]
+    assert all(isinstance(e, SentenceEvent) for e in events[:-1])
+    assert tuple(streamed) == events[-1].answer.sentences
+    streamed_citations = [c for e in events[:-1] for c in e.citations]
+    assert tuple(streamed_citations) == events[-1].answer.citations
+
+
+def test_api_dict_has_the_documented_shape(setup):
+    answer = _answerer(setup, abstain_threshold=0.3).answer(
+        "How tall is the Eiffel Tower?", index_name="c", flt=IndexFilter())
+    data = answer.to_dict(audit_id="a1")
+    assert set(data) == {"answer", "abstained", "citations", "sentences", "generator", "embedder", "audit_id"}
+    assert set(data["citations"][0]) >= {"id", "document_id", "filename", "page", "start", "end", "quote",
+                                          "bbox", "orig_start", "orig_end", "score"}
+    assert data["generator"] == {"name": "extractive", "version": "1"}
+    assert data["embedder"] == {"name": "fake-bow", "version": "1"}
+    assert set(data["sentences"][0]) == {"text", "citation_ids", "support"}
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("The tower is 330 metres tall [1].", [("The tower is 330 metres tall.", (1,))]),
+        ("- It opened in 1889. [2][1]", [("It opened in 1889.", (2, 1))]),
+        ("A fact [1]. Another fact [3].\nNo marker here.",
+         [("A fact.", (1,)), ("Another fact.", (3,)), ("No marker here.", ())]),
+        ("Two sentences on one line. Cited once at the end. [2]",
+         [("Two sentences on one line.", (2,)), ("Cited once at the end.", (2,))]),
+        ("Out of range [9].", [("Out of range.", ())]),
+        ("NOT_FOUND", []),
+    ],
+)
+def test_parse_cited_lines(output, expected):
+    parsed = parse_cited_lines(output, n_passages=3)
+    assert [(s.text, s.citations) for s in parsed] == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected_quote"),
+    [
+        ("It was finished in 1889.", "It was completed in 1889 in Paris."),
+        ("Gustave Eiffel's company built it.", "Gustave Eiffel's company designed and built the tower."),
+    ],
+)
+def test_align_sentence_finds_the_supporting_sentence(sentence, expected_quote):
+    text = PAGES["tower"].text
+    start, end = align_sentence(sentence, text, "en")
+    assert text[start:end] == expected_quote
