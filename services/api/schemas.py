@@ -56,7 +56,7 @@ class CollectionList(BaseModel):
 class DocumentOut(BaseModel):
     document_id: str
     filename: str
-    media_type: str | None
+    media_type: str | None = None
     sha256: str
     status: Literal["queued", "running", "indexed", "failed"]
     pages: int

@@ -29,12 +29,17 @@ ContainerDep = Annotated[object, Depends(get_container)]
 
 
 def document_out(row: DocumentRow, *, duplicate: bool | None = None) -> dict[str, Any]:
-    return DocumentOut(
+    """API.md document object; ``error`` and ``duplicate`` appear only when they apply."""
+    out = DocumentOut(
         document_id=row.id, filename=row.filename, media_type=row.media_type, sha256=row.sha256,
         status=row.status, pages=row.pages, chunks=row.chunks, pii=row.pii, acl_groups=row.acl_groups,
         tags=row.tags, created_at=row.created_at, error=row.error, job_id=row.job_id,
         ocr_pages=row.ocr_pages, duplicate=duplicate,
-    ).model_dump(mode="json", exclude_none=True)
+    ).model_dump(mode="json")
+    for optional in ("error", "duplicate"):
+        if out[optional] is None:
+            del out[optional]
+    return out
 
 
 def safe_filename(raw: str | None) -> str:
@@ -150,15 +155,13 @@ def list_documents(
     return {"documents": [document_out(r) for r in page.items], "next_cursor": page.next_cursor}
 
 
-@router.get("/{document_id}", response_model=DocumentOut, response_model_exclude_none=True,
-            operation_id="get_document")
+@router.get("/{document_id}", response_model=DocumentOut, operation_id="get_document")
 def get_document(name: str, document_id: str, principal: Reader, container: ContainerDep):
     collection = collection_for(container, principal, name)
     return document_out(document_for(container, principal, collection, document_id))
 
 
-@router.patch("/{document_id}", response_model=DocumentOut, response_model_exclude_none=True,
-              operation_id="patch_document")
+@router.patch("/{document_id}", response_model=DocumentOut, operation_id="patch_document")
 def patch_document(name: str, document_id: str, body: DocumentPatch, principal: Writer, container: ContainerDep):
     """Change who may read a document (registry and index payloads together) or its tags."""
     collection = collection_for(container, principal, name)
