@@ -44,7 +44,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "customer": ("customer", "client", "bill to", "klant"),
     "currency": ("currency", "devise", "in"),
     "policy": ("policy", "police", "contrat", "contract", "policy number", "n° de police", "numéro de contrat"),
-    "claim": ("claim", "sinistre", "déclaration", "dossier"),
+    "claim": ("claim", "sinistre", "dossier"),
     "insurer": ("insurer", "assureur", "compagnie"),
     "insured": ("insured", "assuré", "policyholder", "souscripteur"),
     "payment": ("payment", "paid", "paiement", "règlement", "betaling", "payment mode", "mode de paiement", "payment method"),

@@ -467,8 +467,9 @@ class ExtractiveExtractor:
     threshold: float = 0.45
     max_array_items: int = 10
     array_ratio: float = 0.75
-    role_thresholds: dict[str, float] = field(default_factory=lambda: {"entity": 1.0})
-    """Per-role thresholds: a party needs more than a capitalised name to be one."""
+    role_thresholds: dict[str, float] = field(default_factory=lambda: {"entity[]": 1.0})
+    """Per-role thresholds (``role[]`` for arrays): one of several parties needs more
+    than a capitalised name to be listed."""
     """Array items must score at least this fraction of the best item."""
     embed_top_k: int = 8
 
@@ -489,10 +490,12 @@ class ExtractiveExtractor:
     def _object(self, view: DocumentView, spec: FieldSpec, path: list, fields: dict) -> dict:
         out = {}
         for prop in spec.properties:
-            out[prop.name] = self._value(view, prop, path + [prop.name], fields)
+            siblings = [p for p in spec.properties if p is not prop and p.is_leaf]
+            out[prop.name] = self._value(view, prop, path + [prop.name], fields, siblings)
         return out
 
-    def _value(self, view: DocumentView, spec: FieldSpec, path: list, fields: dict) -> Any:
+    def _value(self, view: DocumentView, spec: FieldSpec, path: list, fields: dict,
+               siblings: Sequence[FieldSpec] = ()) -> Any:
         if spec.type == "object":
             return self._object(view, spec, path, fields)
         if spec.type == "array":
@@ -522,7 +525,7 @@ class ExtractiveExtractor:
                 fields[pointer(path + [i])] = result
                 values.append(value)
             return values
-        chosen = self._best(view, spec, many=False, limit=1)
+        chosen = self._best(view, spec, many=False, limit=1, siblings=siblings)
         if not chosen:
             fields[pointer(path)] = FieldResult.missing()
             return None
@@ -533,7 +536,7 @@ class ExtractiveExtractor:
     # ------------------------------------------------------------------ leaves
 
     def _best(self, view: DocumentView, spec: FieldSpec, *, many: bool, limit: int,
-              parent: FieldSpec | None = None) -> list[tuple[Any, FieldResult]]:
+              parent: FieldSpec | None = None, siblings: Sequence[FieldSpec] = ()) -> list[tuple[Any, FieldResult]]:
         # An array of strings is described by the array (e.g. "parties"): use its words.
         if parent is not None and not spec.description and not spec.title:
             spec = replace(spec, name=parent.name, description=parent.description, title=parent.title,
@@ -547,6 +550,15 @@ class ExtractiveExtractor:
         if not candidates:
             return []
         negatives = _CueIndex(view, [CueGroup(NEGATIVE_CUES[role], 1.0)]) if role in NEGATIVE_CUES else None
+        # A sibling of the same kind ("declaration_date" beside "claim_date") claims the
+        # values its own distinctive words point at.
+        own_phrases = {p for g in groups for p in g.phrases}
+        rival_groups = [
+            CueGroup(g.phrases, g.weight)
+            for sib in siblings if role_of(sib) == role
+            for g in cue_groups(sib) if not own_phrases & set(g.phrases)
+        ]
+        rivals = _CueIndex(view, rival_groups) if rival_groups else None
         shapes = {V.shape_of(str(e)) for e in spec.examples if isinstance(e, (str, int, float))}
         position_weight = {"entity": 0.6, "date": 0.3, "duration": 0.1, "location": 0.0}.get(role, 0.15)
         for c in candidates:
@@ -559,7 +571,9 @@ class ExtractiveExtractor:
                 # Names are many and cue words ("party") are everywhere: structure (the
                 # opening sentence, a defined term) decides, nearby cues only nudge.
                 context = min(context, 0.5)
-            c.score = context + c.bonus + shape + position_weight * (1 - pos) - 0.5 * inside - 0.8 * neg
+            rival = rivals.score(c.page, c.start, c.end) if rivals else 0.0
+            c.score = (context + c.bonus + shape + position_weight * (1 - pos)
+                       - 0.5 * inside - 0.8 * neg - 0.6 * rival)
         if self.embedder is not None:
             self._add_similarity(view, spec, candidates)
         candidates.sort(key=lambda c: (-c.score, c.page, c.start))
@@ -574,7 +588,7 @@ class ExtractiveExtractor:
         chosen: list[tuple[Any, FieldResult]] = []
         seen_keys: list[str] = []
         best = candidates[0].score
-        threshold = self.role_thresholds.get(role, self.threshold)
+        threshold = self.role_thresholds.get(f"{role}[]" if many else role, self.threshold)
         for c in candidates:
             if c.score < threshold or (many and c.score < self.array_ratio * best):
                 break
