@@ -255,6 +255,8 @@ def format_report(report: dict, *, details: bool = True) -> str:
                      f"  mean item F1 {g['mean_item_f1']:.3f}{metric}")
         lines.append(f"  {'field':28} {'P':>6} {'R':>6} {'F1':>6} {'tp':>4} {'fp':>4} {'fn':>4} {'items':>5}")
         for f, s in g["fields"].items():
+            if s["tp"] + s["fp"] + s["fn"] == 0 and any(k.startswith(f + "/") for k in g["fields"]):
+                continue  # an array of objects: its columns have the rows below
             lines.append(f"  {f[:28]:28} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} {s['tp']:4} {s['fp']:4} {s['fn']:4} {s['items_with_key']:5}")
     c = report["citations"]
     lines.append("")

@@ -105,6 +105,7 @@ MONEY_WORDS = frozenset(
     """amount total price cost fee premium deductible sum subtotal untaxed tax vat balance
     montant prix franchise prime gross net charge charges paid due""".split()
 )
+ADDRESS_WORDS = frozenset("address street city zip postcode postal town adresse rue ville".split())
 QUANTITY_WORDS = frozenset("qty quantity count nombre aantal".split())
 
 # Jurisdictions: US states, Canadian provinces, common countries (English and French).

@@ -33,6 +33,7 @@ import regex
 
 from pipelines.extraction import values as V
 from pipelines.extraction.cues import (
+    ADDRESS_WORDS,
     CODE_WORDS,
     CURRENCY_WORDS,
     DATE_WORDS,
@@ -92,6 +93,9 @@ class CueGroup:
             tail = r"\w{0,3}" if len(p) >= 4 and p[-1].isalpha() else ""
             lead = r"(?<!\w)" if p[0].isalnum() else ""
             trail = r"(?!\w)" if p[-1].isalnum() or tail else ""
+            if " " not in p and len(p) >= 6 and p.isalpha():
+                # Long words also match inside compounds (Dutch/German "Factuurnummer").
+                lead, tail, trail = "", "", ""
             alts.append(f"{lead}{body}{tail}{trail}")
         return regex.compile("|".join(alts), regex.IGNORECASE)
 
@@ -177,6 +181,8 @@ def role_of(spec: FieldSpec) -> str:
             return "code"
         if ws & MONEY_WORDS:
             return "money_text"
+        if ws & ADDRESS_WORDS:
+            return "text"  # a street, city or post code is read from its label
         if ws & ENTITY_WORDS:
             return "entity"
         if ws is words and words & {"phone", "telephone", "tel", "mobile"}:
@@ -370,6 +376,17 @@ class DocumentView:
                 elif label == "ORG":
                     out.append(Candidate(i, s, e, name, "org_ner", bonus=0.0))
         return out
+
+    def without_contact_details(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Drop candidates inside an e-mail or web address, an IBAN, a BIC or a date: a
+        code found there is part of something else."""
+        spans = defaultdict(list)
+        for kind in ("email", "uri", "iban", "bic"):
+            for c in self.patterns(kind):
+                spans[c.page].append((c.start, c.end))
+        for c in self.dates:
+            spans[c.page].append((c.start, c.end))
+        return [c for c in candidates if not any(s <= c.start and c.end <= e for s, e in spans[c.page])]
 
     @cached_property
     def preamble(self) -> tuple[int, int, int] | None:
@@ -649,8 +666,8 @@ class ExtractiveExtractor:
         if role == "vat_id":
             out = fresh(view.patterns("vat"))
             for c in out:
-                c.bonus = 0.3
-            return out + [c for c in fresh(view.codes) if regex.search(r"[A-Za-z]{2}", c.value)]
+                c.bonus = 0.5  # the shape of a European VAT number is strong evidence
+            return view.without_contact_details(out + [c for c in fresh(view.codes) if regex.search(r"[A-Za-z]{2}", c.value)])
         if role == "currency":
             out = fresh(view.currencies)
             counts = Counter(c.value for c in out)
@@ -679,7 +696,9 @@ class ExtractiveExtractor:
             return _enum_candidates(view, spec)
         if role == "code":
             out = [c for c in fresh(view.codes) if not _looks_like_date_or_amount(c.value)]
-            return out + _label_values(view, cues, code_only=True)
+            for c in out:
+                c.bonus = 0.1 if len(c.value) >= 6 else 0.0
+            return view.without_contact_details(out + _label_values(view, cues, code_only=True))
         return _label_values(view, cues, code_only=False)
 
     def _boolean(self, view: DocumentView, spec: FieldSpec, cues: _CueIndex) -> list[tuple[Any, FieldResult]]:
@@ -784,7 +803,10 @@ def _label_values(view: DocumentView, cues: _CueIndex, *, code_only: bool, colon
                             out.append(Candidate(i, vs + f.start, vs + f.end, f.value, "code", bonus=bonus))
                             break
                 else:
-                    out.append(Candidate(i, vs, ve, text[vs:ve], "line", bonus=bonus))
+                    while ve > vs and text[ve - 1] in ",;:":
+                        ve -= 1  # "Nanganallur," ends a line, not a name
+                    if ve > vs:
+                        out.append(Candidate(i, vs, ve, text[vs:ve], "line", bonus=bonus))
     return out
 
 
