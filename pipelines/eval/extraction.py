@@ -200,7 +200,7 @@ def evaluate_extraction(dataset_dir: Path | str, extract: ExtractFn, *, pages_of
             c["fp"] += sum(n for (k, _), n in (pred_pairs - gold_pairs).items() if k == f)
             c["fn"] += sum(n for (k, _), n in (gold_pairs - pred_pairs).items() if k == f)
         tp, fp, fn = sum(tp_pairs.values()), sum((pred_pairs - gold_pairs).values()), sum((gold_pairs - pred_pairs).values())
-        for f in {k for k in (item["gold"] or {})}:
+        for f in set(item["gold"] or {}) | {k for k, _ in gold_pairs}:
             counts[group][f]["items"] += 1
         problems = []
         if answer.get("fields"):
@@ -275,3 +275,45 @@ def format_report(report: dict, *, details: bool = True) -> str:
             for s in r["spurious"]:
                 lines.append(f"      spurious {s[:110]}")
     return "\n".join(lines)
+
+
+def extract_with(extractor, pages_of: PagesFn = load_pages) -> ExtractFn:
+    """An ``extract`` callable for :func:`evaluate_extraction` from any extractor."""
+    return lambda path, schema: extractor.extract(list(pages_of(path)), schema).to_dict()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pipelines.eval.extraction [--dataset DIR] [--no-ner] [--json FILE]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Evaluate the extractive extractor on a dataset.")
+    parser.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: ../shared/eval/dev/extraction)")
+    parser.add_argument("--no-ner", action="store_true", help="without spaCy persons/organisations")
+    parser.add_argument("--json", type=Path, default=None, help="also write the full report as JSON")
+    parser.add_argument("--brief", action="store_true", help="no per-item details")
+    args = parser.parse_args(argv)
+
+    from pipelines.extraction.extractive import ExtractiveExtractor
+
+    ner = None
+    if not args.no_ner:
+        from pipelines.extraction.ner import SpacyEntityRecognizer
+
+        ner = SpacyEntityRecognizer()
+    cache: dict[Path, list[Page]] = {}
+
+    def pages(path: Path) -> list[Page]:
+        if path not in cache:
+            cache[path] = load_pages(path)
+        return cache[path]
+
+    dataset = args.dataset or default_dataset_dir()
+    report = evaluate_extraction(dataset, extract_with(ExtractiveExtractor(ner=ner), pages), pages_of=pages)
+    print(format_report(report, details=not args.brief))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0 if report["citations"]["valid"] and not report["failures"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
