@@ -591,7 +591,9 @@ class ExtractiveExtractor:
             rival = rivals.score(c.page, c.start, c.end) if rivals else 0.0
             c.score = (context + c.bonus + shape + position_weight * (1 - pos)
                        - 0.5 * inside - 0.8 * neg - 0.6 * rival)
-        if self.embedder is not None:
+        if self.embedder is not None and not many:
+            # Similarity reorders the top candidates of a single value; for lists (parties)
+            # it lifts every name alike and only lets more of them over the threshold.
             self._add_similarity(view, spec, candidates)
         candidates.sort(key=lambda c: (-c.score, c.page, c.start))
         if _DEBUG:
