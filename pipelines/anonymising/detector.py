@@ -18,7 +18,13 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from pipelines.anonymising import entities as E
-from pipelines.anonymising.fr_pack import CIVILITIES, LOG_LEVELS, NAME_DENY
+from pipelines.anonymising.fr_pack import (
+    CIVILITIES,
+    LIST_ITEM,
+    LOG_LEVELS,
+    NAME_DENY,
+    NAME_PARTICLES,
+)
 from pipelines.anonymising.normalise import fold, normalise_person
 from pipelines.types import PiiEntity
 
@@ -32,13 +38,20 @@ _LOG_LINE = re.compile(
     r"|\b(?:" + "|".join(LOG_LEVELS) + r")\b[\s:\]]"
 )
 _CODE_CHARS = re.compile(r"[0-9@/\\_=<>{}\[\]|#$%^*+~`]")
-_CAMEL_OR_SNAKE = re.compile(r"[a-z][A-Z]|_")
+_CODE_IDENTIFIER = re.compile(r"_|[a-z][A-Z][a-z]*[A-Z]|^[a-z]+[A-Z]")
+"""snake_case, camelCase with two humps or a lower-case head; one hump is a name
+(McDowell, LeBron, DiCaprio)."""
+_LOWER_NAME_WORDS = frozenset(NAME_PARTICLES) | {"d'", "l'"}
 _CIVILITY_BEFORE = re.compile(
     r"(?:^|(?<=[\s(\[\"«]))(?:"
     + "|".join(re.escape(c) for c in sorted(CIVILITIES, key=len, reverse=True))
     + r")[ \t]+$"
 )
 _NER_PERSON_RECOGNISER = "SpacyRecognizer"
+_SECOND_OPINION = "second opinion"
+_SECOND_OPINION_SCORE = 0.6
+_NER_NON_PERSON = frozenset({E.LOCATION})
+_PROPAGATED_SCORE = 0.55
 
 
 class PiiDetector:
@@ -59,23 +72,29 @@ class PiiDetector:
         entities: Iterable[str] | None = None,
         score_threshold: float = 0.5,
         default_language: str | None = None,
+        cross_language_names: bool = True,
     ):
         # Presidio's stock e-mail recogniser reads this when tldextract is imported.
         os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.predefined_recognizers import (
             IpRecognizer,
-            PhoneRecognizer,
             SpacyRecognizer,
             UsSsnRecognizer,
         )
 
-        from pipelines.anonymising.recognisers import OfflineEmailRecognizer, pack_recognisers
+        from pipelines.anonymising.recognisers import (
+            BoundedPhoneRecognizer,
+            OfflineEmailRecognizer,
+            pack_recognisers,
+        )
 
         self.languages = tuple(languages)
         self.entities = frozenset(entities) if entities is not None else E.DEFAULT_ENTITIES
         self.score_threshold = score_threshold
         self.default_language = default_language or self.languages[0]
+        self.cross_language_names = cross_language_names
+        self._nlp_engine = nlp_engine
 
         registry = RecognizerRegistry(supported_languages=list(self.languages))
         for language in self.languages:
@@ -91,7 +110,7 @@ class PiiDetector:
             registry.add_recognizer(IpRecognizer(supported_language=language))
             # International numbers; French ones come from the pack with their own scores.
             registry.add_recognizer(
-                PhoneRecognizer(
+                BoundedPhoneRecognizer(
                     supported_language=language,
                     supported_regions=("FR", "BE", "CH", "LU", "DE", "ES", "IT", "GB", "US", "CA"),
                     context=["phone", "tel", "telephone", "mobile", "portable", "fax", "numero"],
@@ -106,6 +125,9 @@ class PiiDetector:
         )
         self._lock = threading.Lock()
         self._langid = None
+        global _STOP_WORDS
+        if not _STOP_WORDS:
+            _STOP_WORDS = _load_stop_words()
 
     # Language -------------------------------------------------------------------
 
@@ -157,25 +179,68 @@ class PiiDetector:
         # Ask for every type we know, then filter: an overlapping identifier must be
         # able to win over (and absorb) a NER span even when only PERSON is wanted.
         with self._lock:
+            artifacts = self._nlp_engine.process_text(text, language)
             results = self._analyzer.analyze(
                 text=text,
                 language=language,
                 entities=sorted(E.ALL_ENTITIES),
                 score_threshold=self.score_threshold,
+                nlp_artifacts=artifacts,
             )
+            found = [
+                (r.entity_type, r.start, r.end, float(r.score),
+                 (r.recognition_metadata or {}).get("recognizer_name", ""))
+                for r in results
+            ]
+            if self.cross_language_names and E.PERSON in wanted:
+                main_ner = [(f[1], f[2]) for f in found if f[0] in _NER_NON_PERSON]
+                found.extend(
+                    f for f in self._other_language_names(text, language)
+                    # the page's own model knows its language better: it wins on
+                    # spans it calls a place or an organisation
+                    if not any(s < f[2] and f[1] < e for s, e in main_ner)
+                )
         candidates: list[PiiEntity] = []
-        for r in results:
-            recogniser = (r.recognition_metadata or {}).get("recognizer_name", "")
-            start, end = _trim(text, r.start, r.end)
+        for entity_type, start, end, score, recogniser in found:
+            start, end = _trim(text, start, end)
             if start >= end:
                 continue
-            if r.entity_type == E.PERSON:
-                if recogniser == _NER_PERSON_RECOGNISER and not _plausible_ner_name(text, start, end):
-                    continue
+            if entity_type == E.PERSON:
+                if recogniser in (_NER_PERSON_RECOGNISER, _SECOND_OPINION):
+                    end = _name_prefix_end(text, start, end)
+                    if not _plausible_ner_name(text, start, end):
+                        continue
+                    words = _name_words(text[start:end])
+                    if recogniser == _SECOND_OPINION and len(words) < 2:
+                        continue  # a lone capitalised word from a foreign model: too weak
+                    if len(words) == 1 and _not_a_proper_noun(artifacts.tokens, start, end):
+                        continue  # "Veuillez", "Montant": NER and the tagger disagree
+                    if _is_heading(text, start, end):
+                        continue
+                if not _name_words(text[start:end]):
+                    continue  # only stop words, initials or civilities ("A. La", "Il")
                 start = _widen_to_civility(text, start)
-            candidates.append(PiiEntity(r.entity_type, start, end, float(r.score)))
+            candidates.append(PiiEntity(entity_type, start, end, score))
         merged = _merge_overlaps(candidates)
+        if E.PERSON in wanted:
+            merged = _merge_overlaps(merged + _names_in_lists(text, merged) + _repeated_names(text, merged))
         return [e for e in merged if e.type in wanted]
+
+    def _other_language_names(self, text: str, language: str) -> list[tuple]:
+        """Person names found by the other languages' NER (a second opinion: the
+        French model knows many foreign names the small English one misses, and
+        documents mix languages). Scored under the main model's, guarded the same."""
+        out = []
+        for other in self.languages:
+            if other == language:
+                continue
+            artifacts = self._nlp_engine.process_text(text, other)
+            out.extend(
+                (E.PERSON, ent.start_char, ent.end_char, _SECOND_OPINION_SCORE, _SECOND_OPINION)
+                for ent in artifacts.entities
+                if ent.label_ == E.PERSON
+            )
+        return out
 
 
 def _segments(text: str) -> Iterable[tuple[int, str]]:
@@ -202,10 +267,12 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 def _plausible_ner_name(text: str, start: int, end: int) -> bool:
     """Guards against statistical NER's known false positives for persons."""
     value = text[start:end]
-    if _CODE_CHARS.search(value) or _CAMEL_OR_SNAKE.search(value):
+    if _CODE_CHARS.search(value) or _CODE_IDENTIFIER.search(value):
         return False  # numbers, codes, identifiers
-    if not any(c.isupper() for c in value):
+    if not value or not value[0].isupper():
         return False  # a lower-case word is not a name in edited text
+    if " " not in value.strip() and text[end : end + 3].lstrip(" \t").startswith(":"):
+        return False  # a form label: "Name:", "Phone:"
     folded = fold(value)
     if folded in NAME_DENY or normalise_person(value) in NAME_DENY:
         return False
@@ -220,6 +287,49 @@ def _plausible_ner_name(text: str, start: int, end: int) -> bool:
     if _LOG_LINE.search(line):
         return False  # log lines: logger names, levels and hosts look like names
     return True
+
+
+def _name_prefix_end(text: str, start: int, end: int) -> int:
+    """End of the longest run of name-like words at the start of a NER span: NER
+    spans sometimes run on ("Boner c. Royaume-Uni", a name then a stray symbol)."""
+    cut = start
+    for m in re.finditer(r"\S+", text[start:end]):
+        word = m.group(0)
+        if not (word[0].isupper() or fold(word) in _LOWER_NAME_WORDS):
+            break
+        if "\n" in text[cut : start + m.start()]:
+            break  # a name does not run over a line break (form fields, headings)
+        cut = start + m.end()
+    return cut
+
+
+def _not_a_proper_noun(doc, start: int, end: int) -> bool:
+    """Whether the page's own tagger calls the span's words anything but proper nouns."""
+    tags = [t.pos_ for t in doc if start <= t.idx < end and t.is_alpha]
+    return bool(tags) and not any(tag in ("PROPN", "X") for tag in tags)
+
+
+def _is_heading(text: str, start: int, end: int) -> bool:
+    """An all-capitals line of several words ("FICHE FOURNISSEUR") is a title."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : line_end if line_end != -1 else len(text)].strip()
+    return line == text[start:end].strip() and line.isupper() and len(line.split()) >= 2
+
+
+def _name_words(value: str) -> list[str]:
+    """Words of a person span that can carry a name: not initials, civilities,
+    particles or stop words of either language."""
+    words = []
+    for raw in re.findall(r"[\w'’\-]+", value):
+        word = raw.strip("'’-")
+        if len(word) < 2 or _is_civility(word):
+            continue
+        folded = fold(word)
+        if folded in _STOP_WORDS or folded in _LOWER_NAME_WORDS:
+            continue
+        words.append(word)
+    return words
 
 
 def _widen_to_civility(text: str, start: int) -> int:
@@ -244,3 +354,69 @@ def _merge_overlaps(found: list[PiiEntity]) -> list[PiiEntity]:
         else:
             merged.append(entity)
     return merged
+
+
+_LIST = re.compile(
+    rf"{LIST_ITEM}(?:[ \t]*,[ \t]*{LIST_ITEM})*(?:[ \t]*,?[ \t]+(?:et|and|&|ou|or)[ \t]+{LIST_ITEM})"
+    rf"|{LIST_ITEM}(?:[ \t]*,[ \t]*{LIST_ITEM})+"
+)
+_LIST_ITEM = re.compile(LIST_ITEM)
+
+
+def _names_in_lists(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
+    """In an enumeration of capitalised names ("les juges Raimondi, Nicolaou et
+    Bianku") where one item is a detected person, the other items are persons too."""
+    persons = [e for e in found if e.type == E.PERSON]
+    if not persons:
+        return []
+    out = []
+    for listing in _LIST.finditer(text):
+        items = [(listing.start() + m.start(), listing.start() + m.end()) for m in _LIST_ITEM.finditer(listing.group(0))]
+        if len(items) < 2:
+            continue
+        if not any(any(p.start < e and s < p.end for p in persons) for s, e in items):
+            continue
+        for s, e in items:
+            if fold(text[s:e]) in NAME_DENY or not _name_words(text[s:e]):
+                continue
+            if not any(f.start < e and s < f.end and _PERSON_RANK <= E.priority(f.type) for f in found):
+                out.append(PiiEntity(E.PERSON, s, e, _PROPAGATED_SCORE))
+    return out
+
+
+def _repeated_names(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
+    """Every other occurrence, in the same text, of a detected person's name or of one
+    of its words (surname or first name of 3+ letters): NER often tags a name once
+    and misses it in the next sentence."""
+    words: set[str] = set()
+    for e in found:
+        if e.type != E.PERSON:
+            continue
+        for word in re.findall(r"[\w'’\-]+", text[e.start : e.end]):
+            if len(word) >= 3 and word[0].isupper() and fold(word) not in NAME_DENY and _name_words(word):
+                words.add(word)
+    out = []
+    for word in words:
+        for m in re.finditer(r"(?<![\w\-])" + re.escape(word) + r"(?![\w\-])", text):
+            if not any(f.start <= m.start() and m.end() <= f.end and _PERSON_RANK <= E.priority(f.type) for f in found):
+                out.append(PiiEntity(E.PERSON, _widen_to_civility(text, m.start()), m.end(), _PROPAGATED_SCORE))
+    return out
+
+
+_CIVILITY_WORDS = frozenset(fold(c.rstrip(".")) for c in CIVILITIES)
+_PERSON_RANK = E.priority(E.PERSON)
+
+
+def _load_stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS as EN
+    from spacy.lang.fr.stop_words import STOP_WORDS as FR
+
+    return frozenset(fold(w) for w in EN | FR)
+
+
+_STOP_WORDS: frozenset[str] = frozenset()
+
+
+
+def _is_civility(word: str) -> bool:
+    return fold(word.rstrip(".")) in _CIVILITY_WORDS

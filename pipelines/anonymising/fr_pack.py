@@ -230,8 +230,14 @@ ignored when deciding whether two mentions are the same person."""
 
 NAME_PARTICLES = ("de", "du", "des", "van", "von", "der", "den", "da", "di", "le", "la", "ben", "bin", "el", "al", "y")
 
-_INITIAL = rf"[{_UP}]\.(?:[ \t]*-[ \t]*[{_UP}]\.)?"
-_NAME_WORD = rf"(?:[{_UP}][a-zà-öø-ÿ'’]+(?:[\-'’][{_UP}]?[a-zà-öø-ÿ]+)*|[{_UP}]{{2,}}(?:-[{_UP}]{{2,}})?|Mc[{_UP}][a-zà-ÿ]+)"
+_NAME_UP = _UP + "\u0100-\u017f"  # Latin Extended-A (Č, Ł, Ş, ...) holds both cases
+_NAME_LOW = "a-zß-öø-ÿ\u0100-\u017f"
+_INITIAL = rf"[{_NAME_UP}]\.(?:[ \t]*-[ \t]*[{_NAME_UP}]\.)?"
+_NAME_WORD = (
+    rf"(?:(?:Mc|Mac|Le|La|De|Di|Da|Van|O['’])[{_NAME_UP}][{_NAME_LOW}]+"
+    rf"|[{_NAME_UP}][{_NAME_LOW}'’]+(?:[\-'’][{_NAME_UP}]?[{_NAME_LOW}]+)*"
+    rf"|[{_NAME_UP}]{{2,}}(?:-[{_NAME_UP}]{{2,}})?)"
+)
 _PARTICLE = "(?:" + "|".join(NAME_PARTICLES) + ")"
 _NAME_CHAIN = (
     rf"(?:{_INITIAL}[ \t]*)*{_NAME_WORD}"
@@ -242,12 +248,16 @@ _CIVILITY = "(?:" + "|".join(
     for c in sorted(CIVILITIES, key=len, reverse=True)
 ) + ")"
 
+LIST_ITEM = rf"(?:{_CIVILITY}[ \t]+)?{_NAME_CHAIN}"
+"""One item of an enumeration of names (see ``detector._names_in_lists``)."""
+
 NAME_CUE_PATTERNS: tuple[PatternSpec, ...] = (
     PatternSpec("civility then name", rf"(?<![\w]){_CIVILITY}[ \t]+{_NAME_CHAIN}", 0.85),
     PatternSpec(
         "initials then surname",
-        rf"(?<![\w.]){_INITIAL}(?:[ \t]*{_INITIAL})*[ \t]*[{_UP}][a-zà-öø-ÿ][\w'’\-]+"
-        rf"(?:[ \t]+[{_UP}][a-zà-öø-ÿ][\w'’\-]+)?",
+        # not at the start of a line: "A. La procédure" is a heading
+        rf"(?<=[^\w.\n]){_INITIAL}(?:[ \t]*{_INITIAL})*[ \t]*[{_NAME_UP}][{_NAME_LOW}][\w'’\-]+"
+        rf"(?:[ \t]+[{_NAME_UP}][{_NAME_LOW}][\w'’\-]+)?",
         0.6,
     ),
     PatternSpec(
@@ -255,8 +265,20 @@ NAME_CUE_PATTERNS: tuple[PatternSpec, ...] = (
         r"(?i:\b(?:nom(?:\s+de\s+naissance|\s+d['’]usage)?|pr[ée]noms?|nom\s+et\s+pr[ée]nom|"
         r"name|full\s+name|first\s+name|last\s+name|surname|patient|assur[ée]e?|"
         r"souscripteur|b[ée]n[ée]ficiaire|titulaire(?:\s+du\s+compte)?|salari[ée]e?|"
-        r"employ[ée]e?|demandeur|requ[ée]rant)\s*:)[ \t]*(?P<value>" + _NAME_CHAIN + ")",
+        r"employ[ée]e?|demandeur|requ[ée]rante?|user|client|cliente|customer|contact|"
+        r"interlocut(?:eur|rice)|destinataire|exp[ée]diteur|signataire|auteur|author|"
+        r"employee|responsable|r[ée]f[ée]rente?|conseill(?:er|[èe]re)|gestionnaire)\s*:)"
+        r"[ \t]*(?P<value>" + _NAME_CHAIN + ")",
         0.8,
+    ),
+    PatternSpec(
+        "role then name",
+        r"(?i:\b(?:juges?|magistrat(?:e|s|es)?|avocat(?:e|s|es)?|greffi[eè]re?s?|pr[ée]sidente?|"
+        r"procureure?|t[ée]moins?|notaires?|huissiers?|experts?|m[ée]decins?|infirmi[eè]re?s?|"
+        r"judges?|justices?|lawyers?|attorneys?|counsel|witness(?:es)?|doctors?|nurses?|"
+        r"officers?|notar(?:y|ies)|experts?|affaires?))"
+        r"[ \t]+(?P<value>" + _NAME_CHAIN + ")",
+        0.6,
     ),
 )
 """Patterns that find names from cues rather than statistics (entity PERSON)."""

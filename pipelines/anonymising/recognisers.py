@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 
 from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
-from presidio_analyzer.predefined_recognizers import EmailRecognizer
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, PhoneRecognizer
 
 from pipelines.anonymising.fr_pack import (
     CONTEXT_BOOST,
@@ -131,6 +131,20 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return _tld_extractor()(pattern_text).suffix != ""
 
 
+class BoundedPhoneRecognizer(PhoneRecognizer):
+    """Presidio's phone recogniser (libphonenumber's matcher) without the matches
+    glued to letters, hyphens or slashes: "SIN-2021-09668" is a file reference."""
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        results = super().analyze(text, entities, nlp_artifacts)
+        return [
+            r
+            for r in results
+            if not (r.start > 0 and (text[r.start - 1].isalnum() or text[r.start - 1] in "-/_"))
+            and not (r.end < len(text) and (text[r.end].isalnum() or text[r.end] in "-/_"))
+        ]
+
+
 @lru_cache(maxsize=1)
 def _tld_extractor():
     import tldextract
@@ -145,6 +159,7 @@ def pack_recognisers(language: str) -> list[EntityRecognizer]:
 
 
 __all__ = [
+    "BoundedPhoneRecognizer",
     "NameCueRecognizer",
     "OfflineEmailRecognizer",
     "PackRecognizer",

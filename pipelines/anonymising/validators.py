@@ -51,7 +51,7 @@ def iban(value: str) -> bool:
     return _iban.is_valid(compact(value).upper())
 
 
-_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9]|2)|35|30[0-5]|36|38)")
+_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9]|2)|35|30[0-5]|36|38|2131|1800)")
 
 
 def credit_card(value: str) -> bool:
