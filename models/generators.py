@@ -27,6 +27,7 @@ from pipelines import lexical
 from pipelines.ports import Embedder
 from pipelines.retrieval import PassageScorer, ScoredPassage, SentenceCandidate
 from pipelines.types import GeneratedSentence, ScoredChunk
+from pipelines.verify import looks_like_instruction
 
 
 def _installed_version(distribution: str) -> str:
@@ -87,7 +88,7 @@ class ExtractiveGenerator:
         candidates: list[SentenceCandidate] = []
         for passage in scored:
             for sentence in passage.sentences:
-                if not _is_readable(sentence.text):
+                if not _is_readable(sentence.text) or looks_like_instruction(sentence.text):
                     continue
                 # A sentence made only of the question's own words (a heading that
                 # restates it) answers nothing.
@@ -163,7 +164,15 @@ SYSTEM_PROMPT = (
     "- Copy names, numbers and dates exactly as they are written in the sources.\n"
     "- Never add links, images or facts that are not in the sources.\n"
     f"- If the sources do not contain the answer, write only {NOT_FOUND_MARKER}.\n"
-    "- Answer in the language of the question."
+    "- Answer in the language of the question.\n"
+    "Example:\n"
+    "Sources:\n"
+    '[1]\n"""\nThe plant opened in 1998 in Lyon. It employs 240 people.\n"""\n'
+    '[2]\n"""\nSales rose by 4% in 2020.\n"""\n'
+    "Question: When did the plant open and how many people work there?\n"
+    "Answer:\n"
+    "The plant opened in 1998 in Lyon. [1]\n"
+    "It employs 240 people. [1]"
 )
 
 

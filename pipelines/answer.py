@@ -32,7 +32,7 @@ from pipelines import lexical
 from pipelines.ports import Embedder, Generator, SparseEncoder, VectorIndex
 from pipelines.retrieval import HybridRetriever, PassageScorer, ScoredPassage
 from pipelines.types import BBox, GeneratedSentence, IndexFilter, OffsetMap, Page, ScoredChunk
-from pipelines.verify import SentenceVerifier
+from pipelines.verify import SentenceVerifier, looks_like_instruction
 
 ABSTENTION_MESSAGES = {
     "fr": "Je n'ai pas trouvé de réponse à cette question dans les documents.",
@@ -232,7 +232,7 @@ class Answerer:
         timings["retrieve"] = _ms(clock)
 
         clock = time.perf_counter()
-        scored = self.scorer.score(question, hits, lang=lang, question_vector=question_vector)[:top_k]
+        scored = self.scorer.score(question, hits, lang=lang, question_vector=question_vector, keep=top_k)
         evidence = max((p.evidence for p in scored), default=0.0)
         timings["score"] = _ms(clock)
 
@@ -339,11 +339,12 @@ class Answerer:
                  if 1 <= n <= len(passages) and 0 <= s < e <= len(passages[n - 1].text)]
         if valid:
             return valid
-        return [
+        aligned = [
             (n, *align_sentence(proposal.text, passages[n - 1].text, lang))
             for n in dict.fromkeys(proposal.citations)
             if 1 <= n <= len(passages) and passages[n - 1].text.strip()
         ]
+        return [(n, s, e) for n, s, e in aligned if e > s]
 
     def _citation(self, cid: int, chunk: ScoredChunk, s: int, e: int, score: float) -> Citation:
         payload = chunk.payload
@@ -392,17 +393,21 @@ class Answerer:
 def align_sentence(sentence: str, passage: str, lang: str, *, max_window: int = 3) -> tuple[int, int]:
     """The window of 1..``max_window`` consecutive passage sentences that best covers
     ``sentence`` (weighted content words and numbers); shorter windows win ties.
+    Sentences that read as instructions to a model are never part of a window.
 
-    Returns offsets into ``passage``; the whole passage when it has no sentence.
+    Returns offsets into ``passage``; ``(0, 0)`` when no sentence can be cited.
     """
     spans = lexical.sentence_spans(passage)
-    if not spans:
-        return 0, len(passage)
+    citable = [not looks_like_instruction(passage[s:e]) for s, e in spans]
+    if not any(citable):
+        return 0, 0
     terms = lexical.Terms.of(sentence, lang)
     stems = [lexical.all_stems(passage[s:e], lang) for s, e in spans]
-    best, best_score = (spans[0][0], spans[0][1]), -1.0
+    best, best_score = (0, 0), -1.0
     for width in range(1, max_window + 1):
         for i in range(0, len(spans) - width + 1):
+            if not all(citable[i : i + width]):
+                continue
             covered = set().union(*stems[i : i + width])
             score = terms.coverage_in(covered) - 0.01 * (width - 1)
             if score > best_score + 1e-9:

@@ -145,17 +145,27 @@ class PassageScorer:
         *,
         lang: str,
         question_vector: np.ndarray | None = None,
+        keep: int | None = None,
     ) -> list[ScoredPassage]:
-        """Passages re-scored, best first. Ties keep the first-stage order."""
+        """Passages re-scored, best first (ties keep the first-stage order).
+
+        Two phases bound the cost: every candidate is scored lexically, then only
+        the ``keep`` best (all when None) get sentence embeddings and are returned.
+        """
         if not chunks:
             return []
         q_terms = lexical.Terms.of(question, lang)
         q_numbers = set(lexical.numbers(question))
         asks_quantity = bool(_QUANTITY_QUESTION_RE.search(question))
+        w = self.weights
+        use_similarity = self.embedder is not None and w.similarity > 0
+        sim_weight = w.similarity if use_similarity else 0.0
+        lex_weight = w.lexical + (w.similarity - sim_weight) * 0.6
+        ctx_weight = w.context_lexical + (w.similarity - sim_weight) * 0.4
 
-        per_passage: list[list[tuple[int, int, str, float, float, float]]] = []
-        all_texts: list[str] = []
-        for chunk in chunks:
+        # Phase 1: lexical signals of every sentence of every candidate.
+        lexical_rows: list[tuple[int, ScoredChunk, list[tuple[int, int, str, float, float, float]], float]] = []
+        for rank, chunk in enumerate(chunks):
             text = chunk.text
             spans = lexical.sentence_spans(text)[: self.max_sentences]
             stems = [lexical.all_stems(text[s:e], lang) for s, e in spans]
@@ -171,18 +181,18 @@ class PassageScorer:
                 if asks_quantity and sentence_numbers - q_numbers:
                     numeric = max(numeric, 1.0)
                 rows.append((s, e, text[s:e], lex, ctx, numeric))
-                all_texts.append(text[s:e])
-            per_passage.append(rows)
+            pre = max((lex_weight * r[3] + ctx_weight * r[4] + w.numeric * r[5] for r in rows), default=0.0)
+            lexical_rows.append((rank, chunk, rows, pre + w.rank_prior / (1 + rank)))
+        if keep is not None and keep < len(lexical_rows):
+            lexical_rows = sorted(lexical_rows, key=lambda r: (-r[3], r[0]))[:keep]
 
-        similarities = self._similarities(question, all_texts, question_vector)
-        w = self.weights
-        sim_weight = w.similarity if similarities is not None else 0.0
-        lex_weight = w.lexical + (w.similarity - sim_weight) * 0.6
-        ctx_weight = w.context_lexical + (w.similarity - sim_weight) * 0.4
+        # Phase 2: question-sentence similarity for the survivors only (one batch).
+        texts = [row[2] for _, _, rows, _ in lexical_rows for row in rows]
+        similarities = self._similarities(question, texts, question_vector) if use_similarity else None
 
         out: list[ScoredPassage] = []
         k = 0
-        for rank, (chunk, rows) in enumerate(zip(chunks, per_passage)):
+        for rank, chunk, rows, _ in lexical_rows:
             candidates = []
             for s, e, text, lex, ctx, numeric in rows:
                 sim = float(similarities[k]) if similarities is not None else 0.0

@@ -63,6 +63,30 @@ def strip_foreign_links(sentence: str, quotes: Sequence[str]) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", out).strip()
 
 
+_INSTRUCTION_RES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|guidelines|above|previous|prior)\b",
+        r"\b(new|updated|system|hidden)\s+(instructions?|prompt)\b",
+        r"\byou\s+(are|will)\s+now\b|\bact\s+as\b|\bpretend\s+to\s+be\b",
+        r"\b(assistant|AI|model|chatbot|LLM)\b.{0,30}\b(must|should|shall)\s+(now\s+)?(say|answer|reply|respond|write|output|include)\b",
+        r"\b(ignore[zr]?|oublie[zr]?|ne\s+tiens\s+pas\s+compte)\b.{0,40}\b(instructions?|consignes?|règles|précédent(e|es|s)?|ci-dessus)\b",
+        r"\b(tu\s+es|vous\s+êtes)\s+maintenant\b|\bnouvelles?\s+(instructions?|consignes?)\b",
+    )
+]
+
+
+def looks_like_instruction(text: str) -> bool:
+    """True for text addressed to a model ("ignore previous instructions...").
+
+    Such a sentence inside a document is data, never evidence: the extractive
+    generator does not pick it and an answer sentence cannot be supported by it, so a
+    prompt injection planted in a document cannot make its way into an answer by
+    being quoted. A heuristic (English and French phrasings), not a guarantee.
+    """
+    return any(r.search(text) for r in _INSTRUCTION_RES)
+
+
 @dataclass(frozen=True)
 class SupportReport:
     """Why a sentence got its support score (kept for audit and error analysis)."""
@@ -137,7 +161,12 @@ class SentenceVerifier:
         lang = lang or lexical.detect_language(sentence + " " + quotes[0])
         cited = "\n".join(quotes)
 
-        quote_numbers = set(lexical.numbers(cited))
+        terms = lexical.Terms.of(sentence, lang)
+        closest = self._closest_quote_window(terms, quotes, lang)
+        # A number must stand where the sentence's words are (the closest one or two
+        # quote sentences), not anywhere in the quotes: "Table 6" cannot vouch for
+        # "6 patients".
+        quote_numbers = set(lexical.numbers(closest))
         missing_numbers = tuple(n for n in dict.fromkeys(lexical.numbers(sentence)) if n not in quote_numbers)
 
         cited_folded = {lexical.fold(t) for t, _, _ in lexical.words(cited)}
@@ -149,10 +178,8 @@ class SentenceVerifier:
             )
         )
 
-        terms = lexical.Terms.of(sentence, lang)
         coverage = terms.coverage_in(cited_stems)
 
-        closest = self._closest_quote_sentence(terms, quotes, lang)
         sentence_neg = lexical.negations(sentence, lang)
         closest_neg = lexical.negations(closest, lang)
         negation_mismatch = bool(sentence_neg) != bool(closest_neg)
@@ -201,7 +228,10 @@ class SentenceVerifier:
         for index, (sentence, quotes) in enumerate(sentences_with_quotes):
             quotes = tuple(quotes)
             cleaned = strip_foreign_links(sentence, quotes)
+            quotes = tuple(q for q in quotes if not looks_like_instruction(q))
             report = self.assess(cleaned, quotes, lang=lang)
+            if looks_like_instruction(cleaned):
+                report = SupportReport(0.0, report.coverage, report.similarity)
             kept = bool(quotes) and bool(cleaned) and report.support >= self.threshold
             item = VerifiedSentence(cleaned, sentence, quotes, report, kept, index)
             (result.kept if kept else result.dropped).append(item)
@@ -210,15 +240,20 @@ class SentenceVerifier:
     # -- helpers --------------------------------------------------------------------------
 
     @staticmethod
-    def _closest_quote_sentence(terms: lexical.Terms, quotes: Sequence[str], lang: str) -> str:
-        """The quote sentence sharing most (weighted) content with the sentence."""
+    def _closest_quote_window(terms: lexical.Terms, quotes: Sequence[str], lang: str) -> str:
+        """The one or two consecutive quote sentences that best cover the sentence's
+        terms; ties go to the window with fewer words the sentence does not use."""
         best, best_score = quotes[0], -1.0
         for quote in quotes:
-            for start, end in lexical.sentence_spans(quote):
-                candidate = quote[start:end]
-                score = terms.coverage_in(lexical.all_stems(candidate, lang))
-                if score > best_score:
-                    best, best_score = candidate, score
+            spans = lexical.sentence_spans(quote)
+            stems = [lexical.all_stems(quote[s:e], lang) for s, e in spans]
+            for width in (1, 2):
+                for i in range(0, len(spans) - width + 1):
+                    window = set().union(*stems[i : i + width])
+                    precision = len(window & set(terms.weights)) / max(1, len(window))
+                    score = terms.coverage_in(window) + 0.1 * precision - 0.02 * (width - 1)
+                    if score > best_score:
+                        best, best_score = quote[spans[i][0] : spans[i + width - 1][1]], score
         return best
 
 

@@ -441,10 +441,12 @@ _ORDER = [
 ]
 
 
-def format_report(report: Mapping[str, Any], *, title: str = "QA evaluation") -> str:
+def format_report(
+    report: Mapping[str, Any], *, title: str = "QA evaluation", only: Sequence[str] | None = None
+) -> str:
     """A Markdown table: one row per group, one column per metric (value and n)."""
     metrics = report["metrics"]
-    names = [m for m in _ORDER if any(m in g for g in metrics.values())]
+    names = [m for m in _ORDER if any(m in g for g in metrics.values()) and (only is None or m in only)]
     lines = [f"### {title}", "", "| group | " + " | ".join(names) + " |",
              "|---|" + "---|" * len(names)]
     groups = sorted(metrics, key=lambda g: (g != "all", not g.startswith("lang"), g))
@@ -457,6 +459,33 @@ def format_report(report: Mapping[str, Any], *, title: str = "QA evaluation") ->
     lat = report.get("latency_ms") or {}
     if lat.get("p50") is not None:
         lines += ["", f"latency per question: p50 {lat['p50']} ms, p95 {lat['p95']} ms"]
+    return "\n".join(lines)
+
+
+def threshold_sweep(report: Mapping[str, Any], thresholds: Sequence[float]) -> str:
+    """Abstention trade-off for a run made with abstention disabled (threshold 0).
+
+    Each record's ``evidence_score`` is compared to every candidate threshold: a
+    question below it would have abstained. This is how the one global abstention
+    threshold is calibrated (no per-item tuning).
+    """
+    lines = ["| threshold | abstention (unanswerable) | false abstention (span) | accuracy span fr | "
+             "accuracy span en |", "|---|---|---|---|---|"]
+    records = report["records"]
+    for t in thresholds:
+        def abstains(r: Mapping[str, Any]) -> bool:
+            return bool(r["abstained"]) or (r.get("evidence_score") or 0.0) < t
+
+        unans = [abstains(r) for r in records if "abstention_on_unanswerable" in r["metrics"]]
+        span = [r for r in records if "accuracy_span" in r["metrics"]]
+        false_abst = [abstains(r) for r in span]
+        acc = {lang: [r["metrics"]["accuracy_span"] and not abstains(r) for r in span if r["lang"] == lang]
+               for lang in ("fr", "en")}
+
+        def mean(xs: Sequence[bool]) -> str:
+            return f"{sum(xs) / len(xs):.2f}" if xs else "-"
+
+        lines.append(f"| {t:.2f} | {mean(unans)} | {mean(false_abst)} | {mean(acc['fr'])} | {mean(acc['en'])} |")
     return "\n".join(lines)
 
 
@@ -612,6 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--per-group", type=int, default=0, help="subsample N questions per group")
     parser.add_argument("--top-k", type=int, default=8)
+    parser.add_argument("--no-similarity", action="store_true",
+                        help="second-stage scoring without sentence embeddings")
     parser.add_argument("--abstain-threshold", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     parser.add_argument("--cache-dir", type=Path, default=None,
@@ -632,8 +663,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cache_dir:
         embedder = CachingEmbedder(embedder, args.cache_dir / f"{embedder.name}-{embedder.version}.pkl")
     sparse = LexicalSparseEncoder()
-    anonymise = _anonymiser() if args.pseudonymise else None
-    local = build_local_index(dataset, embedder, sparse, anonymise=anonymise)
+    pseudonymiser = _Pseudonymiser.build() if args.pseudonymise else None
+    local = build_local_index(dataset, embedder, sparse,
+                              anonymise=pseudonymiser.page if pseudonymiser else None)
     print(f"indexed {len(local.documents)} documents, {local.chunks} chunks "
           f"in {local.build_seconds:.0f} s ({args.embedder})", flush=True)
     items = load_questions(dataset)
@@ -654,7 +686,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             report = evaluate_qa(dataset, None, ask, items=items)
             side = "dense+sparse" if use_sparse else "dense only"
-            print(format_report(report, title=f"retrieval, {args.embedder}, {side}"), flush=True)
+            recall = [f"recall@{k}" for k in RECALL_KS]
+            print(format_report(report, title=f"retrieval, {args.embedder}, {side}", only=recall), flush=True)
         if isinstance(embedder, CachingEmbedder):
             embedder.save()
         return 0
@@ -662,20 +695,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from models.generators import ExtractiveGenerator, OpenAICompatibleGenerator
         from pipelines.answer import DEFAULT_ABSTAIN_THRESHOLD, Answerer
 
-        extractive = ExtractiveGenerator(embedder)
+        from pipelines.retrieval import PassageScorer
+
+        scorer = PassageScorer(None if args.no_similarity else embedder)
+        extractive = ExtractiveGenerator(embedder, scorer=scorer)
         generators: dict[str, Any] = {"extractive": extractive}
         if args.base_url:
             generators["openai-compatible"] = OpenAICompatibleGenerator(args.base_url, args.model)
         answerer = Answerer(
             embedder, sparse, local.index, generators[args.generator], generators=generators,
-            top_k=args.top_k, use_sparse=not args.no_sparse,
+            top_k=args.top_k, use_sparse=not args.no_sparse, scorer=scorer,
             abstain_threshold=args.abstain_threshold if args.abstain_threshold is not None
             else DEFAULT_ABSTAIN_THRESHOLD,
         )
 
         def ask(question: str) -> dict:
+            if pseudonymiser is not None:
+                question = pseudonymiser.question(question)
             answer = answerer.answer(question, index_name=local.index_name, flt=IndexFilter())
-            return answer_to_eval_dict(answer, verifier_judge=strict_lexical_judge)
+            result = answer_to_eval_dict(answer, verifier_judge=strict_lexical_judge)
+            # Scored as a caller with reveal_pii=true sees it (gold answers are raw text).
+            return pseudonymiser.reveal(result) if pseudonymiser is not None else result
 
     def progress(done: int, total: int) -> None:
         if done % 25 == 0 or done == total:
@@ -686,6 +726,9 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"{'retrieval' if args.retrieval_only else args.generator}, "
              f"{'pseudonymised' if args.pseudonymise else 'plain'}")
     print(format_report(report, title=title))
+    if args.abstain_threshold == 0:
+        print()
+        print(threshold_sweep(report, [round(0.3 + 0.05 * i, 2) for i in range(11)]))
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     if isinstance(embedder, CachingEmbedder):
@@ -693,18 +736,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _anonymiser() -> Callable[[str, str], tuple[str, Any]]:
-    """Pseudonymise page texts with the project's anonymiser (built here, offline)."""
-    from pipelines.anonymising import build_anonymiser  # type: ignore[attr-defined]
+@dataclass
+class _Pseudonymiser:
+    """The project's anonymiser with one in-memory vault, as a pseudonymised
+    collection uses it: pages at ingestion, questions at ask time, and re-identification
+    of answers for callers allowed to see PII (``reveal_pii``)."""
 
-    anonymiser = build_anonymiser()
+    anonymiser: Any
+    store: Any
 
-    def run(text: str, lang: str) -> tuple[str, Any]:
-        result = anonymiser.anonymise(text, language=lang or None)
+    @classmethod
+    def build(cls) -> "_Pseudonymiser":
+        from models.pii import build_nlp_engine
+        from pipelines.anonymising import Anonymiser, PiiDetector
+        from pipelines.anonymising.vault import InMemoryTokenStore
+
+        store = InMemoryTokenStore()
+        detector = PiiDetector(build_nlp_engine(), languages=("fr", "en"))
+        return cls(Anonymiser(detector, store=store), store)
+
+    def page(self, text: str, lang: str) -> tuple[str, Any]:
+        result = self.anonymiser.anonymise(text, language=lang or None)
         return result.text, result.offsets
 
-    return run
+    def question(self, text: str) -> str:
+        return self.anonymiser.anonymise_query(text).text
 
+    def reveal(self, answer: dict) -> dict:
+        out = dict(answer)
+        out["answer"] = self.store.reveal(answer.get("answer", ""))
+        out["citations"] = [{**c, "quote": self.store.reveal(c.get("quote", ""))}
+                            for c in answer.get("citations") or []]
+        return out
 
 
 class CachingEmbedder:
