@@ -42,6 +42,7 @@ from pipelines.extraction.cues import (
     LOCATION_WORDS,
     MONEY_WORDS,
     NEGATIVE_CUES,
+    STOPWORDS,
     ORG_SUFFIXES,
     PERCENT_WORDS,
     PLACES,
@@ -203,7 +204,7 @@ _ORG = regex.compile(
 )
 # Two organisations joined by "and" are two names.
 _STRONG_SUFFIX_AND = regex.compile(
-    r"(?i:Inc\.?|Incorporated|Corporation|Corp\.?|LLC|L\.L\.C\.|L\.P\.|LP|Ltd\.?|Limited|PLC|N\.A\.|S\.A\.|GmbH|AG|B\.V\.|N\.V\.)"
+    r"(?i:Inc\.?|Incorporated|Corporation|Corp\.?|Company|Co\.|LLC|L\.L\.C\.|L\.P\.|LP|Ltd\.?|Limited|PLC|N\.A\.|S\.A\.|GmbH|AG|B\.V\.|N\.V\.)"
     r",?\s+(?:and|&|et)\s+"
 )
 _LEADING_NOISE = regex.compile(
@@ -367,7 +368,8 @@ class DocumentView:
                 s = text.index(name, s)
                 e = s + len(name)
                 words = [w.lower().strip(".,") for w in name.split()]
-                if "\n" in name or len(name) < 3 or all(w in _NOT_ENTITY for w in words):
+                if ("\n" in name or len(name) < 4 or not regex.search(r"\p{L}{2}", name)
+                        or all(w in _NOT_ENTITY or w in STOPWORDS for w in words)):
                     continue
                 if label in ("PERSON", "PER"):
                     if len(words) < 2:
@@ -564,6 +566,13 @@ class ExtractiveExtractor:
         if role == "boolean":
             return self._boolean(view, spec, cues)
         candidates = self._candidates(view, spec, role, cues)
+        aligned = aligned_values(view, cues)
+        if aligned:
+            if role in ("text", "code"):
+                candidates += [Candidate(i, a, b, view.pages[i].text[a:b], "line") for i, a, b in aligned]
+            for c in candidates:
+                if any(i == c.page and a <= c.start and c.end <= b for i, a, b in aligned):
+                    c.bonus += 0.6
         if not candidates:
             return []
         negatives = _CueIndex(view, [CueGroup(NEGATIVE_CUES[role], 1.0)]) if role in NEGATIVE_CUES else None
@@ -614,7 +623,7 @@ class ExtractiveExtractor:
             key = _dedupe_key(c.value)
             if not key:
                 continue
-            if any(key == k or (role == "entity" and (key.startswith(k) or k.startswith(key))) for k in seen_keys):
+            if any(key == k or (role == "entity" and (f" {k} " in f" {key} " or f" {key} " in f" {k} ")) for k in seen_keys):
                 # The same value again: one more citation for it, not a new value.
                 continue
             seen_keys.append(key)
@@ -770,6 +779,49 @@ def _enum_candidates(view: DocumentView, spec: FieldSpec) -> list[Candidate]:
                 # so when it is several words long.
                 bonus = 0.35 + 0.1 * min(len(m.group().split()), 3)
                 out.append(Candidate(i, m.start(), m.end(), option, "enum", bonus=bonus))
+    return out
+
+
+def _label_like(text: str) -> bool:
+    t = text.strip()
+    return len(t) <= 40 and (t.endswith(":") or (not regex.search(r"\d", t) and len(t.split()) <= 4))
+
+
+def aligned_values(view: DocumentView, cues: _CueIndex) -> list[tuple[int, int, int]]:
+    """Values of a column of labels printed beside a column of values.
+
+    PDF text often comes out as a run of labels ("GSTIN", "CIN") followed or preceded by
+    the run of their values, in the same order: the j-th label of a run of k pairs with
+    the j-th of the k lines just after (or before) the run. Returns ``(page, start, end)``
+    of the lines that pair with a label matching the cues.
+    """
+    out = []
+    for i, page in enumerate(view.pages):
+        lines = view.lines[i]
+        texts = [page.text[s:e] for s, e in lines]
+        li = 0
+        while li < len(lines):
+            if not _label_like(texts[li]):
+                li += 1
+                continue
+            end = li
+            while end < len(lines) and _label_like(texts[end]):
+                end += 1
+            k = end - li
+            if k >= 2:
+                for j in range(k):
+                    s, e = lines[li + j]
+                    if cues.groups_inside(i, s, e) == 0:
+                        continue
+                    for first in (end, li - k):  # the values after the run, or before it
+                        if first < 0 or first + k > len(lines):
+                            continue
+                        values = texts[first:first + k]
+                        if any(_label_like(v) and not regex.search(r"\d", v) for v in values):
+                            continue
+                        vs, ve = lines[first + j]
+                        out.append((i, vs, ve))
+            li = end
     return out
 
 
