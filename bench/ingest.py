@@ -1,0 +1,241 @@
+"""Ingestion benchmark: the pipeline stage by stage next to the raw floors of the same run.
+
+    .venv/bin/python bench/ingest.py [--pages 200] [--embedder use-multilingual-v3] [--anonymise]
+                                     [--write bench/BENCHMARKS.md]
+
+A generated text PDF (French and English sentences, several paragraphs per page) is
+ingested by the real pipeline (sandboxed PyMuPDF parser, sentence chunker, embedder,
+lexical sparse encoder, on-disk embedded Qdrant). The raw floors are measured in the same
+process on the same data: PyMuPDF ``get_text`` alone, the embedder's raw encode of the
+same chunk texts, a raw qdrant-client upsert of the same vectors. The ratio compares the
+pipeline's wall time with the sum of the floors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+FR = [
+    "Le contrat d'assurance habitation couvre les dommages causés par un dégât des eaux.",
+    "L'assuré doit déclarer le sinistre dans un délai de cinq jours ouvrés.",
+    "La franchise applicable s'élève à 150 euros par sinistre, sauf clause contraire.",
+    "Les garanties prennent effet à la date indiquée aux conditions particulières.",
+    "En cas de litige, le tribunal compétent est celui du domicile de l'assuré.",
+    "La résiliation peut intervenir chaque année à la date d'échéance du contrat.",
+]
+EN = [
+    "The policyholder must notify the insurer of any claim within thirty days.",
+    "Coverage includes accidental damage to the insured vehicle and third-party liability.",
+    "The annual premium is payable in advance and may be adjusted at renewal.",
+    "Exclusions apply to losses caused by wear and tear or gradual deterioration.",
+    "This agreement is governed by the laws of the State of New York.",
+    "Either party may terminate the agreement with sixty days' written notice.",
+]
+
+
+def make_pdf(pages: int, seed: int = 7) -> bytes:
+    import fitz
+
+    rng = random.Random(seed)
+    doc = fitz.open()
+    for n in range(pages):
+        page = doc.new_page()
+        y = 60
+        for _ in range(5):
+            pool = FR if rng.random() < 0.5 else EN
+            paragraph = " ".join(rng.choice(pool) for _ in range(4)) + f" (ref. {n}-{rng.randint(100, 999)})"
+            rect = fitz.Rect(50, y, 545, y + 120)
+            page.insert_textbox(rect, paragraph, fontsize=10)
+            y += 130
+    data = doc.tobytes()
+    doc.close()
+    return data
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def run(pages: int, embedder_name: str, anonymise: bool, repeats: int) -> dict:
+    import fitz
+    from qdrant_client import QdrantClient
+    from qdrant_client import models as qm
+
+    from models.registry import build_embedder
+    from models.sparse import LexicalSparseEncoder
+    from pipelines.chunking import chunker_for
+    from pipelines.indexing.qdrant_index import QdrantIndex, physical_collection_name
+    from pipelines.ingest import IngestPipeline, IngestTarget, identity_preparer
+    from pipelines.parsing import SandboxedParser
+    from pipelines.types import Page
+
+    data = make_pdf(pages)
+    embedder = build_embedder(embedder_name)
+    embedder.embed_documents(["warm-up"])  # model load is not ingestion
+    sparse = LexicalSparseEncoder()
+    chunker = chunker_for(embedder)
+    parser = SandboxedParser()
+    parser.parse(make_pdf(1), filename="warm.pdf")  # start the worker pool
+
+    prepare = identity_preparer
+    if anonymise:
+        from collections import Counter
+
+        from models.pii import build_nlp_engine
+        from pipelines.anonymising import Anonymiser, InMemoryTokenStore, PiiDetector, anonymise_page
+        from pipelines.ingest import PreparedPage
+
+        anonymiser = Anonymiser(PiiDetector(build_nlp_engine()))
+        store = InMemoryTokenStore()
+
+        def prepare(page, document_id):
+            new_page, result = anonymise_page(page, anonymiser, document_id=document_id, store=store)
+            return PreparedPage(new_page, result.offsets, dict(Counter(e.type for e in result.entities)))
+
+        prepare(Page(1, FR[0] + " " + EN[0]), "warm")  # loads the spaCy pipelines
+
+    results = []
+    for repeat in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            # ---- floors ------------------------------------------------------------
+            def raw_parse():
+                with fitz.open(stream=data, filetype="pdf") as doc:
+                    return [p.get_text() for p in doc]
+
+            _, t_parse_floor = timed(raw_parse)
+
+            index = QdrantIndex.from_location(path=str(Path(tmp) / "pipeline"))
+            physical = physical_collection_name("bench", f"c{repeat}", embedder.name, embedder.version, 1)
+            index.create_physical(physical, embedder.dimension)
+            pipeline = IngestPipeline(parser=parser, index=index, sparse=sparse)
+            target = IngestTarget(tenant="bench", collection=f"c{repeat}", index_name=physical,
+                                  document_id=f"doc{repeat}", filename="bench.pdf")
+            start = time.perf_counter()
+            result = pipeline.run(data, target, embedder=embedder, chunker=chunker, prepare=prepare)
+            pipeline.publish(target)
+            t_pipeline = time.perf_counter() - start
+            index.close()
+
+            texts = [p.text for p in result.pages]
+            chunks = chunker.chunk_document(result.pages)
+            chunk_texts = [c.text for c in chunks]
+            vectors, t_embed_floor = timed(embedder.embed_documents, chunk_texts)
+
+            raw = QdrantClient(path=str(Path(tmp) / "raw"))
+            raw.create_collection("raw", vectors_config=qm.VectorParams(size=embedder.dimension,
+                                                                         distance=qm.Distance.COSINE))
+            points = [qm.PointStruct(id=i, vector=v.tolist(), payload={"text": t})
+                      for i, (v, t) in enumerate(zip(vectors, chunk_texts))]
+
+            def raw_upsert():
+                for i in range(0, len(points), 256):
+                    raw.upsert("raw", points[i:i + 256], wait=True)
+
+            _, t_upsert_floor = timed(raw_upsert)
+            raw.close()
+            del texts
+            results.append({
+                "pipeline_s": t_pipeline,
+                "stages_ms": result.timings_ms,
+                "floors_s": {"parse": t_parse_floor, "embed": t_embed_floor, "upsert": t_upsert_floor},
+                "chunks": result.chunks,
+                "pages": len(result.pages),
+            })
+    parser.close()
+    return {"runs": results, "embedder": f"{embedder.name} {embedder.version}", "anonymise": anonymise}
+
+
+def summarise(report: dict) -> dict:
+    runs = report["runs"]
+    med = lambda xs: statistics.median(xs)  # noqa: E731
+    pipeline_s = med([r["pipeline_s"] for r in runs])
+    stages = {k: med([r["stages_ms"].get(k, 0.0) for r in runs]) / 1000 for k in runs[0]["stages_ms"]}
+    floors = {k: med([r["floors_s"][k] for r in runs]) for k in runs[0]["floors_s"]}
+    pages, chunks = runs[0]["pages"], runs[0]["chunks"]
+    return {"pipeline_s": pipeline_s, "stages_s": stages, "floors_s": floors, "pages": pages, "chunks": chunks,
+            "ratio": pipeline_s / sum(floors.values())}
+
+
+def markdown(summary: dict, report: dict, command: str) -> str:
+    s = summary
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"embedder {report['embedder']}; pseudonymisation {'on' if report['anonymise'] else 'off'}; "
+        f"medians of {len(report['runs'])} runs, one process.",
+        "",
+        f"{s['pages']} pages, {s['chunks']} chunks. Pipeline: **{s['pages'] / s['pipeline_s']:.1f} pages/s**, "
+        f"{s['chunks'] / s['pipeline_s']:.1f} chunks/s ({s['pipeline_s']:.2f} s).",
+        "",
+        "| stage | pipeline (s) | raw floor (s) | floor measured as |",
+        "|---|---|---|---|",
+    ]
+    floor_of = {"parse": "PyMuPDF get_text alone", "embed": "embedder raw encode of the same chunks",
+                "upsert": "raw qdrant-client upsert of the same vectors"}
+    for stage, seconds in s["stages_s"].items():
+        floor = s["floors_s"].get(stage)
+        lines.append(f"| {stage} | {seconds:.3f} | {'' if floor is None else f'{floor:.3f}'} | "
+                     f"{floor_of.get(stage, '')} |")
+    total_floor = sum(s["floors_s"].values())
+    lines += [
+        f"| **total** | **{s['pipeline_s']:.3f}** | **{total_floor:.3f}** | sum of floors |",
+        "",
+        f"Ratio pipeline / sum of floors: **{s['ratio']:.2f}**.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--embedder", default="use-multilingual-v3")
+    parser.add_argument("--anonymise", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--write", type=Path, help="replace this run's section in a BENCHMARKS.md")
+    args = parser.parse_args()
+    report = run(args.pages, args.embedder, args.anonymise, args.repeats)
+    summary = summarise(report)
+    command = "python bench/ingest.py " + " ".join(sys.argv[1:])
+    text = markdown(summary, report, command)
+    print(text)
+    if args.write:
+        heading = f"### Ingestion, {args.embedder}, pseudonymisation {'on' if args.anonymise else 'off'}"
+        write_section(args.write, heading, text)
+
+
+def write_section(path: Path, heading: str, body: str) -> None:
+    """Replace (or append) the section under ``heading`` in a markdown file."""
+    content = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    lines = content.split("\n")
+    out, skipping, replaced = [], False, False
+    for line in lines:
+        if line.strip() == heading:
+            out += [heading, "", body, ""]
+            skipping, replaced = True, True
+            continue
+        if skipping and line.startswith("#"):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    if not replaced:
+        out += ["", heading, "", body, ""]
+    path.write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

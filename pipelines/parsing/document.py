@@ -1,0 +1,104 @@
+"""``DocumentParser``: sniff the media type, then hand the bytes to the right parser."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from pipelines.errors import EmptyDocument, EncryptedDocument, LimitExceeded, UnsupportedMediaType
+from pipelines.parsing import office
+from pipelines.parsing import sniff as mt
+from pipelines.parsing.ocr import image_to_png, ocr_image_bytes
+from pipelines.parsing.pdf import PyMuPDFParser
+from pipelines.types import Block, Page, ParsedDocument
+
+MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
+MAX_ZIP_RATIO = 200
+MAX_ARCHIVE_MEMBERS = 200
+
+
+class DocumentParser:
+    """``pipelines.ports.Parser`` for every supported format (runs in-process: wrap it in
+    ``SandboxedParser`` for untrusted input)."""
+
+    def __init__(self, *, ocr_languages: str = "fra+eng", max_pages: int = 5000, ocr_max_pages: int = 200):
+        self.max_pages = max_pages
+        self.ocr_languages = ocr_languages
+        self.pdf = PyMuPDFParser(max_pages=max_pages, ocr_languages=ocr_languages, ocr_max_pages=ocr_max_pages)
+
+    def parse(self, data: bytes, *, filename: str = "", password: str | None = None) -> ParsedDocument:
+        if not data or not data.strip():
+            raise EmptyDocument("the file is empty")
+        media_type = mt.sniff_media_type(data, filename)
+        if media_type == mt.PDF:
+            return self.pdf.parse(data, filename=filename, password=password)
+        if media_type == mt.ENCRYPTED_OFFICE:
+            raise EncryptedDocument("the Office file is password-protected; remove the protection and upload again")
+        if media_type in mt.IMAGE_TYPES:
+            text = ocr_image_bytes(image_to_png(data), self.ocr_languages)
+            page = Page(1, text, (Block(0, len(text), (0.0, 0.0, 0.0, 0.0)),) if text else ())
+            return ParsedDocument(media_type, (page,), ocr_pages=(1,) if text else ())
+        if media_type in mt.TEXT_TYPES:
+            return office.parse_text(data, media_type)
+        if media_type == mt.EML and _is_smime(data):
+            raise EncryptedDocument("the e-mail is encrypted (S/MIME or PGP); it cannot be read without the recipient's key")
+        if media_type == mt.ZIP:
+            return self._parse_archive(data, password)
+        if office.supported(media_type):
+            if media_type in (mt.DOCX, mt.PPTX, mt.XLSX, mt.ODT, mt.EPUB):
+                _check_zip_bomb(data)
+            return office.parse_with_unstructured(data, media_type, filename=filename, max_pages=self.max_pages)
+        raise UnsupportedMediaType(f"unsupported file type ({media_type})")
+
+
+    def _parse_archive(self, data: bytes, password: str | None) -> ParsedDocument:
+        """A ZIP of documents becomes one document: each member's pages, in name order.
+        Members are parsed from memory (names are never used as paths); nested archives
+        and unsupported members are skipped with a warning."""
+        _check_zip_bomb(data)
+        pages: list[Page] = []
+        ocr_pages: list[int] = []
+        warnings: list[str] = []
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = sorted((i for i in archive.infolist() if not i.is_dir()), key=lambda i: i.filename)
+            if len(members) > MAX_ARCHIVE_MEMBERS:
+                raise LimitExceeded(f"the archive has {len(members)} files; the limit is {MAX_ARCHIVE_MEMBERS}")
+            for info in members:
+                label = info.filename.replace("\\", "/").rsplit("/", 1)[-1][:100]
+                member = archive.read(info)
+                if mt.sniff_media_type(member, label) == mt.ZIP:
+                    warnings.append(f"{label}: nested archive skipped")
+                    continue
+                try:
+                    parsed = self.parse(member, filename=label, password=password)
+                except (UnsupportedMediaType, EmptyDocument, EncryptedDocument) as exc:
+                    warnings.append(f"{label}: {exc}")
+                    continue
+                for page in parsed.pages:
+                    number = len(pages) + 1
+                    if page.number in parsed.ocr_pages:
+                        ocr_pages.append(number)
+                    pages.append(Page(number, page.text, page.blocks))
+                    if len(pages) > self.max_pages:
+                        raise LimitExceeded(f"the archive has more than {self.max_pages} pages")
+        if not pages:
+            raise EmptyDocument("the archive holds no readable document")
+        return ParsedDocument(mt.ZIP, tuple(pages), tuple(ocr_pages), tuple(warnings))
+
+
+def _is_smime(data: bytes) -> bool:
+    head = data[:8192].lower()
+    return any(marker in head for marker in (b"application/pkcs7-mime", b"application/x-pkcs7-mime",
+                                             b"multipart/encrypted", b"application/pgp-encrypted"))
+
+
+def _check_zip_bomb(data: bytes) -> None:
+    """Refuse containers that would inflate far beyond their size (before any parser
+    decompresses them)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        return  # the format parser will report the damage
+    if total > MAX_UNZIPPED_BYTES or total > max(len(data), 1) * MAX_ZIP_RATIO:
+        raise LimitExceeded("the file inflates to far more than its size (a zip bomb?)")

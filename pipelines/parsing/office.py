@@ -1,0 +1,136 @@
+"""Office, HTML, e-mail, EPUB, RTF and XML through unstructured; plain text decoded here.
+
+Pages: where unstructured reports page numbers (PPTX slides, XLSX sheets, some DOCX),
+each becomes a page; otherwise the document is one page. Element texts are joined with a
+blank line, so offsets into a page are exact for the text we store.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import defaultdict
+
+from pipelines.errors import CorruptDocument, EncryptedDocument, LimitExceeded, UnsupportedMediaType
+from pipelines.parsing import sniff as mt
+from pipelines.types import Page, ParsedDocument
+
+ELEMENT_SEPARATOR = "\n\n"
+
+_UNSTRUCTURED_TYPES = {
+    mt.DOCX: "docx", mt.PPTX: "pptx", mt.XLSX: "xlsx", mt.ODT: "odt", mt.EPUB: "epub", mt.DOC: "doc",
+    mt.PPT: "ppt", mt.XLS: "xls", mt.RTF: "rtf", mt.HTML: "html", mt.XML: "xml", mt.EML: "eml",
+    mt.MSG: "msg",
+}
+
+
+def supported(media_type: str) -> bool:
+    return media_type in _UNSTRUCTURED_TYPES or media_type in mt.TEXT_TYPES
+
+
+def parse_text(data: bytes, media_type: str) -> ParsedDocument:
+    text = mt.decode_text(data).replace("\r\n", "\n").replace("\x00", "")
+    pages = tuple(Page(i + 1, t) for i, t in enumerate(text.split("\f"))) if "\f" in text else (Page(1, text),)
+    return ParsedDocument(media_type, pages)
+
+
+def parse_with_unstructured(data: bytes, media_type: str, *, filename: str, max_pages: int) -> ParsedDocument:
+    os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
+    os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    kind = _UNSTRUCTURED_TYPES[media_type]
+    if kind == "xml":
+        return _parse_xml(data)
+    elements = _partition(kind, data, filename)
+    by_page: dict[int, list[str]] = defaultdict(list)
+    paged = False
+    for element in elements:
+        text = (getattr(element, "text", "") or "").strip()
+        if not text:
+            continue
+        number = getattr(element.metadata, "page_number", None)
+        if number:
+            paged = True
+        by_page[int(number or 1)].append(text)
+    if not paged:
+        flat = [t for _, texts in sorted(by_page.items()) for t in texts]
+        by_page = {1: flat}
+    if len(by_page) > max_pages:
+        raise LimitExceeded(f"the document has {len(by_page)} pages; the limit is {max_pages}")
+    last = max(by_page) if by_page else 1
+    pages = tuple(Page(n, ELEMENT_SEPARATOR.join(by_page.get(n, []))) for n in range(1, last + 1))
+    return ParsedDocument(media_type, pages)
+
+
+def _partition(kind: str, data: bytes, filename: str):
+    file = io.BytesIO(data)
+    try:
+        if kind == "docx":
+            from unstructured.partition.docx import partition_docx as fn
+        elif kind == "doc":
+            from unstructured.partition.doc import partition_doc as fn
+        elif kind == "pptx":
+            from unstructured.partition.pptx import partition_pptx as fn
+        elif kind == "ppt":
+            from unstructured.partition.ppt import partition_ppt as fn
+        elif kind == "xlsx":
+            from unstructured.partition.xlsx import partition_xlsx as fn
+        elif kind == "xls":
+            return _partition_xls(data, filename)
+        elif kind == "odt":
+            from unstructured.partition.odt import partition_odt as fn
+        elif kind == "epub":
+            from unstructured.partition.epub import partition_epub as fn
+        elif kind == "rtf":
+            from unstructured.partition.rtf import partition_rtf as fn
+        elif kind == "html":
+            from unstructured.partition.html import partition_html as fn
+
+            return fn(text=mt.decode_text(data), metadata_filename=filename)
+        elif kind == "eml":
+            from unstructured.partition.email import partition_email as fn
+
+            return fn(file=file, metadata_filename=filename, process_attachments=False)
+        elif kind == "msg":
+            from unstructured.partition.msg import partition_msg as fn
+
+            return fn(file=file, metadata_filename=filename, process_attachments=False)
+        else:  # pragma: no cover - guarded by supported()
+            raise UnsupportedMediaType(f"no parser for {kind}")
+        return fn(file=file, metadata_filename=filename)
+    except (UnsupportedMediaType, LimitExceeded):
+        raise
+    except Exception as exc:
+        name = type(exc).__name__
+        message = str(exc).lower()
+        if "encrypt" in message or "password" in message:
+            raise EncryptedDocument(f"the {kind.upper()} file is encrypted") from None
+        raise CorruptDocument(f"the {kind.upper()} file could not be read ({name})") from None
+
+
+def _partition_xls(data: bytes, filename: str):
+    """Legacy .xls: pandas/xlrd read it directly (no LibreOffice round trip needed)."""
+    import pandas as pd
+    from unstructured.documents.elements import ElementMetadata, Table
+
+    sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, engine="xlrd")
+    elements = []
+    for number, (_name, frame) in enumerate(sheets.items(), start=1):
+        rows = [" ".join(str(v) for v in row if str(v) != "nan") for row in frame.itertuples(index=False)]
+        elements.append(Table(text="\n".join(r for r in rows if r), metadata=ElementMetadata(page_number=number)))
+    return elements
+
+
+def _parse_xml(data: bytes) -> ParsedDocument:
+    """Text content of an XML file; no entity resolution, no network (defusedxml)."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        root = ElementTree.fromstring(data)
+    except DefusedXmlException:
+        raise CorruptDocument("the XML uses entities or DTDs, which are refused") from None
+    except Exception:
+        raise CorruptDocument("the XML is not well-formed") from None
+    texts = [t.strip() for t in root.itertext() if t and t.strip()]
+    return ParsedDocument(mt.XML, (Page(1, "\n".join(texts)),))
