@@ -29,10 +29,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "untaxed": ("untaxed", "ht", "hors taxe", "hors taxes", "subtotal", "sub-total", "sub total", "net", "netto", "exclusief btw", "excl", "excluding tax", "before tax", "subtotaal"),
     "tax": ("tax", "vat", "tva", "btw", "gst", "mwst", "iva", "taxes"),
     "vat": ("vat", "tva", "btw", "vat number", "vat no", "n° tva", "tva intracommunautaire", "ust-idnr"),
-    "jurisdiction": ("governed by", "laws of", "law of", "jurisdiction", "courts of", "construed", "governing law", "state of", "droit", "tribunaux"),
+    "jurisdiction": ("governed by", "laws of", "law of", "jurisdiction", "courts of", "construed", "governing law", "state of", "commonwealth of", "droit", "tribunaux"),
     "governing": ("governed by", "laws of", "governing law", "construed"),
     "law": ("laws of", "law of", "governed by", "governing law"),
-    "term": ("term", "term of this agreement", "this agreement shall terminate", "agreement shall expire", "remain in full force and effect", "remain in effect", "continue in effect", "expire", "durée", "pour une durée de"),
+    "term": ("term", "term of this agreement", "this agreement shall terminate", "agreement shall expire",
+             "shall terminate", "will terminate", "shall expire", "will expire", "remain in full force and effect", "remain in effect", "continue in effect", "expire", "durée", "pour une durée de"),
     "duration": ("duration", "term", "durée", "pour une durée de"),
     "length": ("length", "term", "duration", "durée"),
     "contract": ("contract", "agreement", "contrat"),
@@ -84,7 +85,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 
 NEGATIVE_CUES: dict[str, tuple[str, ...]] = {
     # "an Ohio corporation" names where a party is incorporated, not the governing law.
-    "location": ("corporation", "company", "limited liability", "partnership", "organized under", "incorporated in"),
+    "location": ("corporation", "company", "limited liability", "partnership", "organized under", "incorporated in",
+                 "district court", "bankruptcy court"),
     # Periods of other obligations (notice, non-solicitation, look-back) are not the term.
     "duration": ("termination of", "following the termination", "after termination", "preceding", "prior to", "within", "notice", "employment", "solicit", "standstill", "during the"),
 }

@@ -486,9 +486,10 @@ class ExtractiveExtractor:
     threshold: float = 0.45
     max_array_items: int = 10
     array_ratio: float = 0.75
-    role_thresholds: dict[str, float] = field(default_factory=lambda: {"entity[]": 1.0})
+    role_thresholds: dict[str, float] = field(default_factory=lambda: {"entity[]": 1.0, "duration": 0.8})
     """Per-role thresholds (``role[]`` for arrays): one of several parties needs more
-    than a capitalised name to be listed."""
+    than a capitalised name to be listed; contracts are full of periods (notice,
+    non-solicitation) and only one that a clause about the field names is its value."""
     """Array items must score at least this fraction of the best item."""
     embed_top_k: int = 8
 
