@@ -221,9 +221,9 @@ class PiiDetector:
                     continue  # only stop words, initials or civilities ("A. La", "Il")
                 start = _widen_to_civility(text, start)
             candidates.append(PiiEntity(entity_type, start, end, score))
-        merged = _merge_overlaps(candidates)
+        merged = _merge_overlaps(candidates, text)
         if E.PERSON in wanted:
-            merged = _merge_overlaps(merged + _names_in_lists(text, merged) + _repeated_names(text, merged))
+            merged = _merge_overlaps(merged + _names_in_lists(text, merged) + _repeated_names(text, merged), text)
         return [e for e in merged if e.type in wanted]
 
     def _other_language_names(self, text: str, language: str) -> list[tuple]:
@@ -338,11 +338,39 @@ def _widen_to_civility(text: str, start: int) -> int:
     return match.start() if match else start
 
 
-def _merge_overlaps(found: list[PiiEntity]) -> list[PiiEntity]:
-    """Overlapping spans become one span covering their union, typed by the most
-    specific detection (see ``entities.TYPE_PRIORITY``), scored by the best score.
-    A union, not a choice: dropping one of two overlapping spans would leave part of
-    a value in clear."""
+_STRUCTURED_RANK = E.priority(E.ADDRESS)
+
+
+def _merge_overlaps(found: list[PiiEntity], text: str) -> list[PiiEntity]:
+    """Resolve overlaps. Structured detections (patterns with checksums, addresses)
+    keep their exact span: a statistical span running over one is cut around it
+    ("IBAN FR76 ..." tagged as a place leaves the identifier alone, and the word
+    "IBAN" in clear). Among the rest, overlapping spans become their union, typed by
+    the most specific detection (``entities.TYPE_PRIORITY``): dropping one of two
+    overlapping spans would leave part of a value in clear."""
+    strong = _union([e for e in found if E.priority(e.type) >= _STRUCTURED_RANK])
+    pieces: list[PiiEntity] = []
+    for weak in (e for e in found if E.priority(e.type) < _STRUCTURED_RANK):
+        if any(c.start < weak.end and weak.start < c.end for c in strong) and weak.type != E.PERSON:
+            continue  # a place or organisation overlapping an identifier is the NER misreading it
+        start = weak.start
+        for cut in sorted(strong, key=lambda e: e.start):
+            if cut.end <= start or cut.start >= weak.end:
+                continue
+            if cut.start > start:
+                pieces.append(PiiEntity(weak.type, start, cut.start, weak.score))
+            start = max(start, cut.end)
+        if start < weak.end:
+            pieces.append(PiiEntity(weak.type, start, weak.end, weak.score))
+    kept = []
+    for piece in pieces:
+        start, end = _trim(text, piece.start, piece.end)
+        if _name_words(text[start:end]):
+            kept.append(PiiEntity(piece.type, start, end, piece.score))
+    return _union(strong + kept)
+
+
+def _union(found: list[PiiEntity]) -> list[PiiEntity]:
     merged: list[PiiEntity] = []
     for entity in sorted(found, key=lambda e: (e.start, -e.end)):
         if merged and entity.start < merged[-1].end:
