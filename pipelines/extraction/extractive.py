@@ -938,11 +938,14 @@ def extract_rows(view: DocumentView, item: FieldSpec, array: FieldSpec, *, limit
                     rows.append(_row_result(view, i, current, text_props, number_props))
                     if len(rows) >= limit:
                         return rows
-                # the name may carry its numbers on the same line (wide text tables)
-                name_end = nums[0].start if nums else e
+                # The name may carry its cells on the same line (wide text tables): the
+                # cells are the run of numbers that ends the line; numbers before it
+                # belong to the name ("iPad Air 16 GB").
+                trailing = _trailing_cells(text, nums, e)
+                name_end = trailing[0].start if trailing else e
                 while name_end > s and text[name_end - 1] in " \t":
                     name_end -= 1
-                current = {"name": (s, name_end), "numbers": list(nums), "notes": []}
+                current = {"name": (s, name_end), "numbers": list(trailing), "notes": []}
                 if current["name"][1] <= s:
                     current = None
             elif current is not None:
@@ -950,6 +953,20 @@ def extract_rows(view: DocumentView, item: FieldSpec, array: FieldSpec, *, limit
         if current is not None and current["numbers"]:
             rows.append(_row_result(view, i, current, text_props, number_props))
     return [r for r in rows if r][:limit]
+
+
+def _trailing_cells(text: str, nums: list[Candidate], line_end: int) -> list[Candidate]:
+    """The numbers that end a line, separated only by spaces (and currency signs)."""
+    cells: list[Candidate] = []
+    boundary = line_end
+    for c in sorted(nums, key=lambda c: c.start, reverse=True):
+        gap = text[c.end:boundary]
+        if regex.fullmatch(r"[\s€$£%*]*", gap):
+            cells.insert(0, c)
+            boundary = c.start
+        else:
+            break
+    return cells
 
 
 def _row_result(view: DocumentView, page_index: int, row: dict, text_props: list[FieldSpec],
@@ -984,7 +1001,7 @@ def _row_result(view: DocumentView, page_index: int, row: dict, text_props: list
         elif words & {"subtotal", "total", "amount", "gross", "net"}:
             c = take(lambda c: c.kind in ("money", "number"), from_end=True)
         else:
-            c = take(lambda c: c.kind in ("money", "number"))
+            c = take(lambda c: c.kind == "money") or take(lambda c: c.kind == "number")
         if c is None:
             continue
         value = _typed(p, c.value)
