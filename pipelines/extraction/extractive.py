@@ -197,11 +197,16 @@ def role_of(spec: FieldSpec) -> str:
 _WS = r"(?:[ \t\u00a0\u202f]+|[ \t\u00a0\u202f]*\n[ \t\u00a0\u202f]*)"
 # A name word: initials ("P.F."), or a capitalised word whose only dots are inside it or
 # close a short abbreviation ("Co.") -- a full stop after a long word ends a sentence.
-_NAME_WORD = r"(?:(?:[A-Z]\.){1,4}|&?[A-Z0-9][\w’'&\-/]*(?:\.[\w’'&\-]+)*(?:(?<=(?<![\w.])\w{1,3})\.)?)"
+# Atomic (?>...) so that a long run of capitalised words cannot make the search backtrack.
+_NAME_WORD = r"(?>(?:[A-Z]\.){1,4}|&?[A-Z0-9][\w’'&\-/]*(?:\.[\w’'&\-]+)*(?:(?<=(?<![\w.])\w{1,3})\.)?)"
 _ORG = regex.compile(
     rf"(?<![\w’'.])(?=[A-Z&]|\d+[A-Za-z])(?:{_NAME_WORD}(?:{_WS}(?:of|and|de|du|des|la|le|for|&|{_NAME_WORD})){{0,6}})"
     rf",?{_WS}(?=[A-Z])(?i:{ORG_SUFFIXES})(?![\w])",
 )
+_SUFFIX_ONLY = regex.compile(rf"(?<=[\s,])(?=[A-Z])(?i:{ORG_SUFFIXES})(?![\w])")
+_ORG_WINDOW = 300
+"""An organisation name is sought only in the characters before a legal-form word."""
+
 # Two organisations joined by "and" are two names.
 _STRONG_SUFFIX_AND = regex.compile(
     r"(?i:Inc\.?|Incorporated|Corporation|Corp\.?|Company|Co\.|LLC|L\.L\.C\.|L\.P\.|LP|Ltd\.?|Limited|PLC|N\.A\.|S\.A\.|GmbH|AG|B\.V\.|N\.V\.)"
@@ -236,6 +241,25 @@ def _line_spans(text: str) -> list[tuple[int, int]]:
         if e > s:
             spans.append((s, e))
     return spans
+
+
+def _org_matches(text: str) -> list[regex.Match]:
+    """``_ORG`` matches, searched only in windows that end on a legal-form word (fast on
+    long texts with many capitalised words and no company in them)."""
+    windows: list[list[int]] = []
+    for m in _SUFFIX_ONLY.finditer(text):
+        start = max(0, m.start() - _ORG_WINDOW)
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = m.end()
+        else:
+            windows.append([start, m.end()])
+    found, seen = [], set()
+    for start, end in windows:
+        for m in _ORG.finditer(text, start, end):
+            if m.span() not in seen:
+                seen.add(m.span())
+                found.append(m)
+    return found
 
 
 class DocumentView:
@@ -282,7 +306,7 @@ class DocumentView:
         for c in self.dates + self.patterns("iban"):
             blocked[c.page].append((c.start, c.end))
         for c in self.codes:
-            if regex.search(r"[A-Za-z]", c.value) or c.value.count("/") or c.value.count("-") > 1:
+            if any(ch.isalpha() for ch in c.value) or c.value.count("/") or c.value.count("-") > 1:
                 blocked[c.page].append((c.start, c.end))
         return [n for n in nums if not any(n.start < e and n.end > s for s, e in blocked[n.page])]
 
@@ -327,7 +351,7 @@ class DocumentView:
         """Organisations (a name closing on a legal form), NER persons/organisations, pseudonyms."""
         out: list[Candidate] = []
         for i, p in enumerate(self.pages):
-            for m in _ORG.finditer(p.text):
+            for m in _org_matches(p.text):
                 pieces = []
                 s0 = m.start()
                 for cut in _STRONG_SUFFIX_AND.finditer(p.text, m.start(), m.end()):
@@ -679,7 +703,7 @@ class ExtractiveExtractor:
             out = fresh(view.patterns("vat"))
             for c in out:
                 c.bonus = 0.5  # the shape of a European VAT number is strong evidence
-            return view.without_contact_details(out + [c for c in fresh(view.codes) if regex.search(r"[A-Za-z]{2}", c.value)])
+            return view.without_contact_details(out + [c for c in fresh(view.codes) if _TWO_LETTERS.search(c.value)])
         if role == "currency":
             out = fresh(view.currencies)
             counts = Counter(c.value for c in out)
@@ -733,8 +757,17 @@ class ExtractiveExtractor:
         return [(value, FieldResult(value, round(conf, 4), (FieldCitation.of(view.pages[i], s, e),)))]
 
 
+_TWO_LETTERS = regex.compile(r"[A-Za-z]{2}")
+_DIGIT = regex.compile(r"\d")
+_CELL_GAP = regex.compile(r"[\s€$£%*]*")
+_AMOUNT_LIKE = regex.compile(r"[-+]?[\d\s.,]+[.,]\d{1,2}")
+_DATE_SEPARATOR = regex.compile(r"\d[/.\-]\d")
+
+
 def _looks_like_date_or_amount(text: str) -> bool:
-    return bool(V.find_dates(text)) or bool(regex.fullmatch(r"[-+]?[\d\s.,]+", text) and regex.search(r"[.,]\d{1,2}$", text))
+    if _AMOUNT_LIKE.fullmatch(text):
+        return True
+    return bool(_DATE_SEPARATOR.search(text)) and bool(V.find_dates(text))
 
 
 def _dedupe_key(value: Any) -> str:
@@ -785,7 +818,7 @@ def _enum_candidates(view: DocumentView, spec: FieldSpec) -> list[Candidate]:
 
 def _label_like(text: str) -> bool:
     t = text.strip()
-    return len(t) <= 40 and (t.endswith(":") or (not regex.search(r"\d", t) and len(t.split()) <= 4))
+    return len(t) <= 40 and (t.endswith(":") or (not _DIGIT.search(t) and len(t.split()) <= 4))
 
 
 def aligned_values(view: DocumentView, cues: _CueIndex) -> list[tuple[int, int, int]]:
@@ -818,7 +851,7 @@ def aligned_values(view: DocumentView, cues: _CueIndex) -> list[tuple[int, int, 
                         if first < 0 or first + k > len(lines):
                             continue
                         values = texts[first:first + k]
-                        if any(_label_like(v) and not regex.search(r"\d", v) for v in values):
+                        if any(_label_like(v) and not _DIGIT.search(v) for v in values):
                             continue
                         vs, ve = lines[first + j]
                         out.append((i, vs, ve))
@@ -961,7 +994,7 @@ def _trailing_cells(text: str, nums: list[Candidate], line_end: int) -> list[Can
     boundary = line_end
     for c in sorted(nums, key=lambda c: c.start, reverse=True):
         gap = text[c.end:boundary]
-        if regex.fullmatch(r"[\s€$£%*]*", gap):
+        if _CELL_GAP.fullmatch(gap):
             cells.insert(0, c)
             boundary = c.start
         else:

@@ -1,7 +1,9 @@
 """Whatever schema and text arrive, extraction answers or refuses cleanly (InvalidRequest)."""
 
 import json
+import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,3 +70,29 @@ def test_extraction_answers_or_refuses(schema, texts):
     json.dumps(answer)  # the answer serialises
     assert check_citations(answer, pages) == []
     assert result.valid == (not result.errors)
+
+
+PATHOLOGICAL = {
+    "capitalised words": "Aaaa Bbbb Cccc Dddd " * 2500,
+    "initials": "A. B. C. D. " * 4000,
+    "digit groups": "123 456 789 " * 4000,
+    "names and legal forms": ("Foo Bar Baz Qux Quux " * 6 + "Inc. ") * 500,
+    "labels": "Label: \n" * 5000,
+    "one long line": "x" * 50000,
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_pathological_text_is_extracted_in_bounded_time(text):
+    """No regular expression may backtrack without bound on hostile text (each of these
+    took under 2 s on 2 shared cores; the limit leaves a wide margin)."""
+    schema = {"type": "object", "properties": {
+        "parties": {"type": "array", "items": {"type": "string"}}, "total": {"type": "number"},
+        "invoice_number": {"type": "string"}, "date": {"type": "string", "format": "date"},
+        "lines": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "qty": {"type": "integer"}, "amount": {"type": "number"}}}}}}
+    started = time.perf_counter()
+    result = EXTRACTOR.extract([Page(number=1, text=text)], schema)
+    assert check_citations(result.to_dict(), [Page(number=1, text=text)]) == []
+    assert time.perf_counter() - started < 30
