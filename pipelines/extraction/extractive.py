@@ -299,6 +299,10 @@ class DocumentView:
         return self._each_page(lambda t: V.find_dates(t, day_first=self.day_first))
 
     @cached_property
+    def datetimes(self) -> list[Candidate]:
+        return self._each_page(lambda t: V.find_datetimes(t, day_first=self.day_first))
+
+    @cached_property
     def numbers(self) -> list[Candidate]:
         nums = self._each_page(lambda t: V.find_numbers(t, decimal_comma=self.decimal_comma))
         # Digits that belong to a date, an IBAN or a code are not amounts.
@@ -681,6 +685,11 @@ class ExtractiveExtractor:
     def _candidates(self, view: DocumentView, spec: FieldSpec, role: str, cues: _CueIndex) -> list[Candidate]:
         fresh = lambda cs: [Candidate(c.page, c.start, c.end, c.value, c.kind, c.bonus) for c in cs]  # noqa: E731
         if role == "date":
+            if spec.format == "date-time":
+                # A date-time is a date with its time; a bare date is kept (less likely)
+                # rather than given an invented midnight: validation then says so.
+                timed = [Candidate(c.page, c.start, c.end, c.value, c.kind, 0.2) for c in view.datetimes]
+                return timed + fresh(view.dates)
             return fresh(view.dates)
         if role == "duration":
             return fresh(view.durations)

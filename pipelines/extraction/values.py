@@ -117,6 +117,36 @@ def find_dates(text: str, *, day_first: bool = True) -> list[Found]:
     return found
 
 
+_TIME_AFTER = regex.compile(
+    rf"(?:,?{_SP}*(?:at|à|a|um|-)?{_SP}*)(?P<h>[01]?\d|2[0-3])(?:(?P<sep>[:h])(?P<m>[0-5]\d)?(?::(?P<s>[0-5]\d))?)?{_SP}*(?P<ampm>[ap]\.?m\.?)?(?!\w)",
+    regex.IGNORECASE,
+)
+
+
+def find_datetimes(text: str, *, day_first: bool = True) -> list[Found]:
+    """Dates followed by a time ("14 mars 2025 à 14h30", "2025-03-14T09:15", "March 14,
+    2025 at 2:30 pm") as ``YYYY-MM-DDTHH:MM:SS``; the span covers date and time."""
+    found = []
+    for d in find_dates(text, day_first=day_first):
+        iso_time = _ISO.match(text, d.start)
+        if iso_time and iso_time["t"]:
+            t = iso_time["t"] + (":00" if len(iso_time["t"]) == 5 else "")
+            found.append(Found(d.start, iso_time.end(), f"{d.value}T{t}", "datetime"))
+            continue
+        m = _TIME_AFTER.match(text, d.end)
+        # "14h", "14:30", "2 pm" are times; a bare number after a date is not.
+        if not m or not (m["m"] or m["ampm"] or (m["sep"] or "").lower() == "h"):
+            continue
+        hour = int(m["h"])
+        if m["ampm"]:
+            if hour > 12:
+                continue
+            hour = hour % 12 + (12 if m["ampm"].lower().startswith("p") else 0)
+        minute, second = int(m["m"] or 0), int(m["s"] or 0)
+        found.append(Found(d.start, m.end(), f"{d.value}T{hour:02d}:{minute:02d}:{second:02d}", "datetime"))
+    return found
+
+
 def parse_date(text: str, *, day_first: bool = True) -> str | None:
     """The ISO form of the single date that ``text`` holds, or None."""
     dates = find_dates(text.strip(), day_first=day_first)

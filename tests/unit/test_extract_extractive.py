@@ -212,3 +212,12 @@ def test_role_of_a_field(name, spec, role):
 
 def test_build_extractor_defaults_to_extractive():
     assert isinstance(build_extractor(), ExtractiveExtractor)
+
+
+def test_date_time_field_takes_the_time_written_beside_the_date(extractor):
+    text = "Déclaration reçue le 17/03/2025.\nSinistre survenu le 14 mars 2025 à 14h30 au domicile."
+    schema = {"type": "object", "properties": {
+        "incident_time": {"type": "string", "format": "date-time", "description": "Date et heure du sinistre"}}}
+    result = extractor.extract([_page(text)], schema)
+    assert result.data["incident_time"] == "2025-03-14T14:30:00"
+    assert result.fields["/incident_time"].citations[0].quote == "14 mars 2025 à 14h30"

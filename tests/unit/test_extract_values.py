@@ -4,6 +4,7 @@ import pytest
 
 from pipelines.extraction.values import (
     find_dates,
+    find_datetimes,
     find_durations,
     find_numbers,
     find_pattern,
@@ -147,3 +148,23 @@ def test_iban_checksum_rejects_a_typo():
 @pytest.mark.parametrize(("example", "shape"), [("AB-123", "A-9"), ("2022089083", "9"), ("F 12/34", "A 9/9")])
 def test_shape_of(example, shape):
     assert shape_of(example) == shape
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "quote"),
+    [
+        ("le 14 mars 2025 à 14h30, puis", "2025-03-14T14:30:00", "14 mars 2025 à 14h30"),
+        ("2025-03-14T09:15 ok", "2025-03-14T09:15:00", "2025-03-14T09:15"),
+        ("March 14, 2025 at 2:30 pm", "2025-03-14T14:30:00", "March 14, 2025 at 2:30 pm"),
+        ("14/03/2025 10:05:09", "2025-03-14T10:05:09", "14/03/2025 10:05:09"),
+        ("14 mars 2025 à 14h", "2025-03-14T14:00:00", "14 mars 2025 à 14h"),
+        ("March 14, 2025, 3 employees", None, None),  # a number after a date is not a time
+        ("14/03/2025 25:00", None, None),
+    ],
+)
+def test_find_datetimes(text, expected, quote):
+    found = find_datetimes(text)
+    if expected is None:
+        assert found == []
+    else:
+        assert [(f.value, text[f.start:f.end]) for f in found] == [(expected, quote)]
