@@ -226,7 +226,10 @@ _NOT_ENTITY = frozenset(
     """agreement company party parties confidential information section exhibit board director
     directors employee recipient disclosing receiving affiliates affiliate evaluation material
     transaction schedule article state laws law court courts securities act date effective
-    business purchaser seller buyer executive page signature witness whereas now therefore""".split()
+    business purchaser seller buyer executive page signature witness whereas now therefore
+    definition definitions exclusions obligations term termination purpose recitals notices
+    remedies miscellaneous standstill non-disclosure nondisclosure non-competition
+    non-solicitation proprietary disclosure""".split()
 )
 
 
@@ -404,6 +407,9 @@ class DocumentView:
                         continue
                     out.append(Candidate(i, s, e, name, "person", bonus=0.2))
                 elif label == "ORG":
+                    content = [w for w in words if w not in STOPWORDS]
+                    if sum(w in _NOT_ENTITY for w in content) * 2 >= len(content):
+                        continue  # "Confidential Information and Exclusions": a heading
                     out.append(Candidate(i, s, e, name, "org_ner", bonus=0.0))
         return out
 
