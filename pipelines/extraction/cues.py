@@ -87,6 +87,8 @@ NEGATIVE_CUES: dict[str, tuple[str, ...]] = {
     # "an Ohio corporation" names where a party is incorporated, not the governing law.
     "location": ("corporation", "company", "limited liability", "partnership", "organized under", "incorporated in",
                  "district court", "bankruptcy court"),
+    # Numbers of other things than the one asked for (unless the field names them).
+    "code": ("account", "phone", "tel", "fax", "customer", "client", "order", "po", "purchase order", "ifsc", "klant", "order"),
     # Periods of other obligations (notice, non-solicitation, look-back) are not the term.
     "duration": ("termination of", "following the termination", "after termination", "preceding", "prior to", "within", "notice", "employment", "solicit", "standstill", "during the"),
 }
@@ -108,6 +110,10 @@ MONEY_WORDS = frozenset(
     montant prix franchise prime gross net charge charges paid due""".split()
 )
 ADDRESS_WORDS = frozenset("address street city zip postcode postal town adresse rue ville".split())
+GRAND_TOTAL_WORDS = frozenset("total amount gross ttc due balance montant".split())
+PART_TOTAL_WORDS = frozenset("untaxed net subtotal tax vat tva btw ht deductible franchise unit price rooms fee discount".split())
+IDENTIFIER_DIGITS = {"siren": 9, "siret": 14}
+"""Identifiers whose length is fixed by law (French company register)."""
 QUANTITY_WORDS = frozenset("qty quantity count nombre aantal".split())
 
 # Jurisdictions: US states, Canadian provinces, common countries (English and French).

@@ -34,6 +34,9 @@ import regex
 from pipelines.extraction import values as V
 from pipelines.extraction.cues import (
     ADDRESS_WORDS,
+    GRAND_TOTAL_WORDS,
+    IDENTIFIER_DIGITS,
+    PART_TOTAL_WORDS,
     CODE_WORDS,
     CURRENCY_WORDS,
     DATE_WORDS,
@@ -610,7 +613,10 @@ class ExtractiveExtractor:
                     c.bonus += 0.6
         if not candidates:
             return []
-        negatives = _CueIndex(view, [CueGroup(NEGATIVE_CUES[role], 1.0)]) if role in NEGATIVE_CUES else None
+        own_words = set(_words_of(spec)) | {p for g in groups for p in g.phrases}
+        negative_phrases = tuple(p for p in NEGATIVE_CUES.get(role, ()) if p not in own_words)
+        negatives = _CueIndex(view, [CueGroup(negative_phrases, 1.0)]) if negative_phrases else None
+        negative_decay = 20.0 if role == "code" else 8.0
         # A sibling of the same kind ("declaration_date" beside "claim_date") claims the
         # values its own distinctive words point at.
         own_phrases = {p for g in groups for p in g.phrases}
@@ -625,7 +631,8 @@ class ExtractiveExtractor:
         for c in candidates:
             context = cues.score(c.page, c.start, c.end)
             inside = cues.inside(c.page, c.start, c.end) if role in ("text", "code", "entity") else 0.0
-            neg = negatives.score(c.page, c.start, c.end, left_decay=8.0, right_weight=1.0, right_decay=8.0) if negatives else 0.0
+            neg = negatives.score(c.page, c.start, c.end, left_decay=negative_decay, right_weight=1.0,
+                                  right_decay=8.0) if negatives else 0.0
             pos = view.position(c.page, c.start)
             shape = 0.3 if shapes and V.shape_of(str(view.pages[c.page].text[c.start:c.end])) in shapes else 0.0
             if role == "entity":
@@ -711,9 +718,19 @@ class ExtractiveExtractor:
                 if spec.type == "integer" and not float(c.value).is_integer():
                     continue
                 out.append(c)
-            return out
+            words = set(_words_of(spec))
+            if role == "money" and words & GRAND_TOTAL_WORDS and not words & PART_TOTAL_WORDS:
+                # The total of a document is usually its largest amount.
+                top = max((abs(c.value) for c in out if c.kind == "money"), default=0)
+                for c in out:
+                    if top and c.kind == "money" and abs(c.value) == top:
+                        c.bonus += 0.25
+            return _with_identifier_length(spec, out)
         if role in ("email", "uri", "iban", "bic", "phone"):
-            return fresh(view.patterns(role))
+            out = fresh(view.patterns(role))
+            for c in out:
+                c.bonus = 0.3  # the pattern (and for an IBAN its checksum) is evidence
+            return out
         if role == "vat_id":
             out = fresh(view.patterns("vat"))
             for c in out:
@@ -749,7 +766,8 @@ class ExtractiveExtractor:
             out = [c for c in fresh(view.codes) if not _looks_like_date_or_amount(c.value)]
             for c in out:
                 c.bonus = 0.1 if len(c.value) >= 6 else 0.0
-            return view.without_contact_details(out + _label_values(view, cues, code_only=True))
+            out = view.without_contact_details(out + _label_values(view, cues, code_only=True))
+            return _with_identifier_length(spec, out)
         return _label_values(view, cues, code_only=False)
 
     def _boolean(self, view: DocumentView, spec: FieldSpec, cues: _CueIndex) -> list[tuple[Any, FieldResult]]:
@@ -777,6 +795,19 @@ _DIGIT = regex.compile(r"\d")
 _CELL_GAP = regex.compile(r"[\s€$£%*]*")
 _AMOUNT_LIKE = regex.compile(r"[-+]?[\d\s.,]+[.,]\d{1,2}")
 _DATE_SEPARATOR = regex.compile(r"\d[/.\-]\d")
+
+
+def _with_identifier_length(spec: FieldSpec, candidates: list[Candidate]) -> list[Candidate]:
+    """Identifiers with a fixed number of digits (SIREN 9, SIRET 14) keep only candidates
+    of that length."""
+    lengths = {IDENTIFIER_DIGITS[w] for w in _words_of(spec) if w in IDENTIFIER_DIGITS}
+    if not lengths:
+        return candidates
+    digits = lambda v: sum(ch.isdigit() for ch in (f"{v:.0f}" if isinstance(v, float) else str(v)))  # noqa: E731
+    kept = [c for c in candidates if digits(c.value) in lengths]
+    for c in kept:
+        c.bonus += 0.3  # the exact legal length is evidence in itself
+    return kept
 
 
 def _looks_like_date_or_amount(text: str) -> bool:
