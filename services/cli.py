@@ -3,8 +3,8 @@
 ``serve`` runs the API. Commands that touch documents (``ingest``, ``ask``, ``extract``,
 ``anonymise``, ``reindex``, ``collections``, ``documents``) talk to a running server over
 HTTP: the server process owns the embedded index (Qdrant local mode locks its folder).
-``keys`` and ``audit`` work on the registry directly. ``eval`` runs an in-process server on
-a temporary data dir and goes through the public API.
+``keys`` and ``audit`` work on the registry directly. ``extract``, ``anonymise`` and
+``eval`` run the pipelines in this process (they need no index).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.table import Table
 app = typer.Typer(help="docintel: document intelligence API and tools", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (registry in DOCINTEL_DATA_DIR)", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit trail", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluations on a dataset (in-process server, temporary data dir)", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluations on a dataset, run in this process (no server needed)", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(eval_app, name="eval")
@@ -183,6 +183,144 @@ def documents(collection: Annotated[str, typer.Argument()], url: UrlOpt = DEFAUL
             if not cursor:
                 break
     console.print(table)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument()],
+    collection: Annotated[str, typer.Option("--collection", "-c")],
+    url: UrlOpt = DEFAULT_URL,
+    api_key: KeyOpt = None,
+    top_k: int = 8,
+    generator: str = "extractive",
+) -> None:
+    """Ask a question; prints the answer with numbered sources."""
+    with _client(url, api_key) as client:
+        response = client.post(f"/v1/collections/{collection}/ask",
+                               json={"question": question, "top_k": top_k, "generator": generator})
+    if response.status_code != 200:
+        _fail(response)
+    body = response.json()
+    if body["abstained"]:
+        console.print(f"[yellow]{body['answer']}[/yellow]")
+        return
+    for sentence in body["sentences"]:
+        marks = "".join(f"[{i}]" for i in sentence["citation_ids"])
+        console.print(f"{sentence['text']} [bold cyan]{marks}[/bold cyan]")
+    console.print()
+    for c in body["citations"]:
+        console.print(f"[bold cyan][{c['id']}][/bold cyan] {c['filename']}, page {c['page']}, "
+                      f"chars {c['start']}-{c['end']}: \"{c['quote'][:160]}\"")
+
+
+def _local_parse(path: Path, password: str | None):
+    from pipelines.parsing import SandboxedParser
+
+    parser = SandboxedParser()
+    try:
+        return parser.parse(path.read_bytes(), filename=path.name, password=password)
+    finally:
+        parser.close()
+
+
+@app.command()
+def extract(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    schema: Annotated[Path, typer.Option("--schema", exists=True, dir_okay=False, help="JSON Schema file")],
+    password: Optional[str] = None,
+) -> None:
+    """Extract a JSON Schema's fields from a file (offline, in this process); prints the
+    API answer as JSON."""
+    from pipelines.errors import DocintelError
+    from pipelines.extract import build_extractor
+    from pipelines.extraction.ner import SpacyEntityRecognizer
+
+    try:
+        schema_obj = json.loads(schema.read_text(encoding="utf-8"))
+        parsed = _local_parse(file, password)
+        result = build_extractor(ner=SpacyEntityRecognizer()).extract(list(parsed.pages), schema_obj)
+    except (DocintelError, json.JSONDecodeError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
+
+
+@app.command()
+def anonymise(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="default: FILE.redacted.pdf|txt")] = None,
+    operator: Annotated[str, typer.Option(help="redact | mask | hash | pseudonymise (text output)")] = "redact",
+) -> None:
+    """Redact a file offline: a PDF comes back with the PII truly removed, other formats
+    as anonymised text."""
+    from models.pii import build_nlp_engine
+    from pipelines.anonymising import Anonymiser, PiiDetector
+    from pipelines.errors import DocintelError
+    from pipelines.parsing import sniff_media_type
+
+    data = file.read_bytes()
+    with console.status("loading PII models"):
+        detector = PiiDetector(build_nlp_engine())
+    try:
+        if sniff_media_type(data, file.name) == "application/pdf" and operator == "redact":
+            from pipelines.anonymising.redact_pdf import redact_pdf
+
+            out_bytes = redact_pdf(data, detector)
+            output = output or file.with_suffix(".redacted.pdf")
+        else:
+            anonymiser = Anonymiser(detector)
+            pages = _local_parse(file, None).pages
+            out_bytes = "\f".join(anonymiser.anonymise(p.text, operator=operator).text for p in pages).encode()
+            output = output or file.with_suffix(".redacted.txt")
+    except DocintelError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    output.write_bytes(out_bytes)
+    console.print(f"wrote {output}")
+
+
+_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@eval_app.command("qa", context_settings=_PASSTHROUGH)
+def eval_qa(ctx: typer.Context, dataset: Annotated[Path, typer.Option()] = Path("../shared/eval/dev/qa")) -> None:
+    """Grounded Q&A: retrieval recall@k, answer accuracy, citation precision, abstention
+    (options of ``python -m pipelines.eval.qa --help`` pass through)."""
+    from pipelines.eval.qa import main as qa_main
+
+    raise typer.Exit(qa_main(["--dataset", str(dataset), *ctx.args]))
+
+
+@eval_app.command("extraction", context_settings=_PASSTHROUGH)
+def eval_extraction(ctx: typer.Context,
+                    dataset: Annotated[Path, typer.Option()] = Path("../shared/eval/dev/extraction")) -> None:
+    """Extraction: field-level P/R/F1 per schema (Kleister metric for NDAs), citation validity."""
+    from pipelines.eval.extraction import main as extraction_main
+
+    raise typer.Exit(extraction_main(["--dataset", str(dataset), *ctx.args]))
+
+
+@eval_app.command("pii")
+def eval_pii(
+    dataset: Annotated[Path, typer.Option()] = Path("../shared/eval/dev/pii"),
+    french_structured: Annotated[bool, typer.Option(help="also our French identifier set (tests/data)")] = True,
+) -> None:
+    """PII detection: precision, recall, F2 and leak rate per entity type, source and language."""
+    from models.pii import build_nlp_engine
+    from pipelines.anonymising import PiiDetector
+    from pipelines.eval.pii import evaluate_pii, format_report
+
+    sources: list[Path] = [dataset] if dataset.exists() else []
+    local = Path(__file__).resolve().parents[1] / "tests" / "data"
+    if french_structured:
+        sources += sorted(local.glob("pii_fr_structured*.jsonl"))
+    if not sources:
+        err.print(f"[red]no dataset at {dataset}[/red]")
+        raise typer.Exit(2)
+    with console.status("loading PII models"):
+        detector = PiiDetector(build_nlp_engine())
+    files = [f for src in sources for f in ([src] if src.is_file() else sorted(src.glob("*.jsonl")))]
+    console.print(format_report(evaluate_pii(files, detector)))
 
 
 # ---- keys and audit (registry) ------------------------------------------------------
