@@ -68,7 +68,18 @@ def build_nlp_engine(spacy_models: Mapping[str, str] | None = None):
         ),
     )
     engine.load()
+    for language, pipes in SKIPPED_PIPES.items():
+        nlp = engine.nlp.get(language)
+        for pipe in pipes:
+            if nlp is not None and pipe in nlp.pipe_names:
+                nlp.disable_pipe(pipe)
     return engine
+
+
+SKIPPED_PIPES: Mapping[str, tuple[str, ...]] = {"fr": ("lemmatizer",)}
+"""Pipes not run. The French rule lemmatizer took a fifth of the detection time and
+serves only Presidio's context words, which the detector matches on accent-free
+words instead; NER output is the same without it (checked on the dev set)."""
 
 
 def describe(spacy_models: Mapping[str, str] | None = None) -> list[PiiModelInfo]:

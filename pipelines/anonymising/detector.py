@@ -112,7 +112,9 @@ class PiiDetector:
             registry.add_recognizer(
                 BoundedPhoneRecognizer(
                     supported_language=language,
-                    supported_regions=("FR", "BE", "CH", "LU", "DE", "ES", "IT", "GB", "US", "CA"),
+                    # each region is one more pass of libphonenumber's matcher; numbers
+                    # written with +country are found whatever the region
+                    supported_regions=("US", "GB", "BE", "CH"),
                     context=["phone", "tel", "telephone", "mobile", "portable", "fax", "numero"],
                 )
             )
@@ -179,7 +181,7 @@ class PiiDetector:
         # Ask for every type we know, then filter: an overlapping identifier must be
         # able to win over (and absorb) a NER span even when only PERSON is wanted.
         with self._lock:
-            artifacts = self._nlp_engine.process_text(text, language)
+            artifacts = _with_folded_lemmas(self._nlp_engine.process_text(text, language), language)
             results = self._analyzer.analyze(
                 text=text,
                 language=language,
@@ -231,16 +233,36 @@ class PiiDetector:
         French model knows many foreign names the small English one misses, and
         documents mix languages). Scored under the main model's, guarded the same."""
         out = []
+        pipelines = getattr(self._nlp_engine, "nlp", None) or {}
         for other in self.languages:
-            if other == language:
+            if other == language or other not in pipelines:
                 continue
-            artifacts = self._nlp_engine.process_text(text, other)
+            nlp = pipelines[other]
+            # only NER is needed: skip the taggers and the lemmatizer (same entities)
+            skip = [p for p in ("morphologizer", "tagger", "attribute_ruler", "lemmatizer") if p in nlp.pipe_names]
+            doc = nlp(text, disable=skip)
             out.extend(
                 (E.PERSON, ent.start_char, ent.end_char, _SECOND_OPINION_SCORE, _SECOND_OPINION)
-                for ent in artifacts.entities
-                if ent.label_ == E.PERSON
+                for ent in doc.ents
+                if ent.label_ in ("PER", "PERSON")
             )
         return out
+
+
+def _with_folded_lemmas(artifacts, language: str):
+    """Presidio's context words are matched on lemmas; ours are accent-free lower-case
+    words ("telephone" matches "Téléphone"), and the French lemmatizer is off."""
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    return NlpArtifacts(
+        entities=artifacts.entities,
+        tokens=artifacts.tokens,
+        tokens_indices=artifacts.tokens_indices,
+        lemmas=[fold(t.lemma_ or t.text) for t in artifacts.tokens],
+        nlp_engine=artifacts.nlp_engine,
+        language=language,
+        scores=artifacts.scores,
+    )
 
 
 def _segments(text: str) -> Iterable[tuple[int, str]]:

@@ -177,6 +177,20 @@ PACK: tuple[RecogniserSpec, ...] = (
         validator="french_phone",
     ),
     RecogniserSpec(
+        entity=E.PHONE_NUMBER,
+        name="LabelledPhoneRecognizer",
+        patterns=(
+            PatternSpec(
+                "phone label then number",
+                r"(?i:\b(?:t[ée]l[ée]phone|t[ée]l|phone|mobile|portable|gsm|fax|cell)\b\.?"
+                r"(?:\s*(?:n°|no\.?|number|num[ée]ro))?\s*:?)[ \t]*"
+                r"(?P<value>\+?\(?\d[\d \-.()]{4,20}\d)(?![\w])",
+                0.7,
+            ),
+        ),
+        validator="phone_digits",
+    ),
+    RecogniserSpec(
         entity=E.FR_LICENSE_PLATE,
         name="FrLicencePlateRecognizer",
         patterns=(

@@ -74,6 +74,12 @@ def french_phone(value: str) -> bool:
     return phonenumbers.is_valid_number(number)
 
 
+def phone_digits(value: str) -> bool:
+    """A number written after a phone label: 6 to 15 digits (E.164 allows 15)."""
+    digits = sum(c.isdigit() for c in value)
+    return 6 <= digits <= 15
+
+
 _PLATE_LETTERS = re.compile(r"^[A-HJ-NP-TV-Z]{2}\d{3}[A-HJ-NP-TV-Z]{2}$")
 
 
@@ -95,6 +101,7 @@ VALIDATORS = {
     "iban": iban,
     "credit_card": credit_card,
     "french_phone": french_phone,
+    "phone_digits": phone_digits,
     "licence_plate": licence_plate,
 }
 """Named checks that pack entries refer to by name (the pack stays plain data)."""

@@ -14,11 +14,17 @@ from pipelines.anonymising.fr_pack import PACK
 from pipelines.anonymising.recognisers import NameCueRecognizer, PackRecognizer
 
 THRESHOLD = 0.5  # the detector's default score threshold
-_BY_ENTITY = {spec.entity: spec for spec in PACK}
+_BY_NAME = {spec.name: spec for spec in PACK}
+_MAIN = {
+    E.FR_NIR: "FrNirRecognizer", E.FR_SIREN: "FrSirenRecognizer", E.FR_SIRET: "FrSiretRecognizer",
+    E.IBAN_CODE: "IbanAnyCountryRecognizer", E.CREDIT_CARD: "CardNumberRecognizer",
+    E.PHONE_NUMBER: "FrPhoneRecognizer", E.FR_LICENSE_PLATE: "FrLicencePlateRecognizer",
+    E.ADDRESS: "FrPostalAddressRecognizer", E.DATE_OF_BIRTH: "DateOfBirthRecognizer",
+}
 
 
-def detected(entity: str, text: str) -> list[str]:
-    recogniser = PackRecognizer(_BY_ENTITY[entity], "fr")
+def detected(entity: str, text: str, recogniser_name: str | None = None) -> list[str]:
+    recogniser = PackRecognizer(_BY_NAME[recogniser_name or _MAIN[entity]], "fr")
     results = recogniser.analyze(text, [entity])
     return [text[r.start : r.end] for r in results if r.score >= THRESHOLD]
 
@@ -145,6 +151,22 @@ def test_card_number(text, expected):
 )
 def test_french_phone(text, expected):
     check(E.PHONE_NUMBER, text, expected)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Phone: 451 5986", "451 5986"),
+        ("Tél. : +41 22 345 67 89", "+41 22 345 67 89"),
+        ("fax 0032 2 555 12 34", "0032 2 555 12 34"),
+        ("mobile: (212) 555-0199", "(212) 555-0199"),
+        ("téléphone : 12 34", None),  # too few digits
+        ("phone: call me", None),
+    ],
+)
+def test_labelled_phone_numbers_of_any_country(text, expected):
+    found = detected(E.PHONE_NUMBER, text, "LabelledPhoneRecognizer")
+    assert found == ([] if expected is None else [expected])
 
 
 @pytest.mark.parametrize(
