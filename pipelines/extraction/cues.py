@@ -114,6 +114,11 @@ GRAND_TOTAL_WORDS = frozenset("total amount gross ttc due balance montant".split
 PART_TOTAL_WORDS = frozenset("untaxed net subtotal tax vat tva btw ht deductible franchise unit price rooms fee discount".split())
 IDENTIFIER_DIGITS = {"siren": 9, "siret": 14}
 """Identifiers whose length is fixed by law (French company register)."""
+GENERIC_NAME_WORDS = frozenset(
+    """number no num nr id identifier code ref reference value name date amount total type
+    text info information field data numero numéro""".split()
+)
+"""Words of a field name that say what kind of value it is, not which one."""
 QUANTITY_WORDS = frozenset("qty quantity count nombre aantal".split())
 
 # Jurisdictions: US states, Canadian provinces, common countries (English and French).

@@ -34,6 +34,7 @@ import regex
 from pipelines.extraction import values as V
 from pipelines.extraction.cues import (
     ADDRESS_WORDS,
+    GENERIC_NAME_WORDS,
     GRAND_TOTAL_WORDS,
     IDENTIFIER_DIGITS,
     PART_TOTAL_WORDS,
@@ -626,6 +627,11 @@ class ExtractiveExtractor:
             for g in cue_groups(sib) if not own_phrases & set(g.phrases)
         ]
         rivals = _CueIndex(view, rival_groups) if rival_groups else None
+        # "po_number" must be near "PO", not just near "number": a code field whose name
+        # has a qualifier needs that qualifier (or a synonym) in its context.
+        qualifiers = [CueGroup((w,) + SYNONYMS.get(w, ()), 1.0) for w in dict.fromkeys(_words_of(spec))
+                      if w not in GENERIC_NAME_WORDS and len(w) >= 2] if role in ("code", "vat_id") else []
+        qualified = _CueIndex(view, qualifiers) if qualifiers else None
         shapes = {V.shape_of(str(e)) for e in spec.examples if isinstance(e, (str, int, float))}
         position_weight = {"entity": 0.6, "date": 0.3, "duration": 0.1, "location": 0.0}.get(role, 0.15)
         for c in candidates:
@@ -640,8 +646,9 @@ class ExtractiveExtractor:
                 # opening sentence, a defined term) decides, nearby cues only nudge.
                 context = min(context, 0.5)
             rival = rivals.score(c.page, c.start, c.end) if rivals else 0.0
+            unqualified = qualified is not None and qualified.score(c.page, c.start, c.end) < 0.15
             c.score = (context + c.bonus + shape + position_weight * (1 - pos)
-                       - 0.5 * inside - 0.8 * neg - 0.6 * rival)
+                       - 0.5 * inside - 0.8 * neg - 0.6 * rival - 1.0 * unqualified)
         if self.embedder is not None and not many:
             # Similarity reorders the top candidates of a single value; for lists (parties)
             # it lifts every name alike and only lets more of them over the threshold.

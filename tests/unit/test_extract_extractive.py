@@ -221,3 +221,52 @@ def test_date_time_field_takes_the_time_written_beside_the_date(extractor):
     result = extractor.extract([_page(text)], schema)
     assert result.data["incident_time"] == "2025-03-14T14:30:00"
     assert result.fields["/incident_time"].citations[0].quote == "14 mars 2025 à 14h30"
+
+
+INVOICE_FR = """SARL Papeterie Dumas
+12 rue des Lilas, 69003 Lyon
+SIREN 512 345 678 - SIRET 51234567800021 - TVA FR40512345678
+Facture n° F-2025-0311
+Date : 14/03/2025
+Échéance : 13/04/2025
+Désignation            Qté    P.U. HT     Montant HT
+Ramette papier A4      10     4,50 €      45,00 €
+Stylos bille (boîte)   2      6,25 €      12,50 €
+Total HT : 57,50 €
+TVA 20 % : 11,50 €
+Total TTC : 69,00 €
+IBAN : FR76 3000 6000 0112 3456 7890 189
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "expected"),
+    [
+        ("invoice_number", {"type": "string"}, "F-2025-0311"),
+        ("date", {"type": "string", "format": "date"}, "2025-03-14"),
+        ("due_date", {"type": "string", "format": "date", "description": "Échéance"}, "2025-04-13"),
+        ("total", {"type": "number"}, 69.0),
+        ("total_untaxed", {"type": "number", "description": "Total HT"}, 57.5),
+        ("vat_rate", {"type": "number", "description": "TVA %"}, 20.0),
+        ("siren", {"type": "integer"}, 512345678),
+        ("siret", {"type": "string"}, "51234567800021"),
+        ("vat_number", {"type": "string"}, "FR40512345678"),
+        ("iban", {"type": "string"}, "FR76 3000 6000 0112 3456 7890 189"),
+        ("currency", {"type": "string"}, "EUR"),
+        ("po_number", {"type": ["string", "null"]}, None),
+    ],
+)
+def test_french_invoice_fields(extractor, name, spec, expected):
+    result = extractor.extract([_page(INVOICE_FR)], {"type": "object", "properties": {name: spec}})
+    assert result.data[name] == expected
+
+
+def test_french_invoice_line_items(extractor):
+    schema = {"type": "object", "properties": {"lines": {"type": "array", "items": {"type": "object", "properties": {
+        "designation": {"type": "string"}, "qty": {"type": "integer"},
+        "unit_price": {"type": "number"}, "amount": {"type": "number"}}}}}}
+    result = extractor.extract([_page(INVOICE_FR)], schema)
+    assert result.data["lines"] == [
+        {"designation": "Ramette papier A4", "qty": 10, "unit_price": 4.5, "amount": 45.0},
+        {"designation": "Stylos bille (boîte)", "qty": 2, "unit_price": 6.25, "amount": 12.5},
+    ]
