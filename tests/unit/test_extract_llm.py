@@ -102,3 +102,26 @@ def test_long_documents_are_cut_to_the_budget():
 
 def test_build_extractor_with_a_generator():
     assert isinstance(build_extractor(generator=ScriptedGenerator({})), LLMExtractor)
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"amount": "douze"},
+        {"amount": True},
+        {"amount": [1250]},
+        {"items": "Canapé"},
+        {"items": [1, None, "x", {"name": {"nested": 1}}]},
+        {"policy_number": {"value": "AB-123"}},
+        {"claim_date": "14 mars 2025"},  # a date as the document writes it is located too
+        {"insured": ""},
+        {"unknown_key": "AB-123"},
+    ],
+)
+def test_malformed_values_never_crash_and_never_go_uncited(output):
+    result = LLMExtractor(ScriptedGenerator(output)).extract(PAGES, SCHEMA)
+    answer = result.to_dict()
+    assert check_citations(answer, PAGES) == []
+    assert set(answer["data"]) == set(SCHEMA["properties"])
+    if "claim_date" in output:
+        assert answer["data"]["claim_date"] == "2025-03-14"
