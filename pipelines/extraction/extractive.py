@@ -19,7 +19,6 @@ For each field of the schema:
 from __future__ import annotations
 
 import bisect
-import os
 import math
 import re
 from collections import Counter, defaultdict
@@ -64,7 +63,6 @@ EntityRecognizer = Callable[[str], Sequence[tuple[int, int, str]]]
 """``text -> [(start, end, label)]`` with labels PERSON/PER, ORG, ... (spaCy style)."""
 
 GENERATOR_INFO = {"name": "extractive", "version": "1"}
-_DEBUG = bool(os.environ.get("DOCINTEL_EXTRACT_DEBUG"))
 
 
 @dataclass
@@ -76,7 +74,6 @@ class Candidate:
     kind: str
     bonus: float = 0.0
     score: float = 0.0
-    extra_citations: tuple[tuple[int, int, int], ...] = ()
 
 
 # --------------------------------------------------------------------------- cues
@@ -654,17 +651,13 @@ class ExtractiveExtractor:
             # it lifts every name alike and only lets more of them over the threshold.
             self._add_similarity(view, spec, candidates)
         candidates.sort(key=lambda c: (-c.score, c.page, c.start))
-        if _DEBUG:
-            print(f"-- {'/'.join(spec.path)} role={role}")
-            for c in candidates[:6]:
-                page = view.pages[c.page].text
-                print(f"   {c.score:6.3f} {c.kind:8} {str(c.value)[:40]!r:44} ...{page[max(0, c.start - 60):c.start]!r}")
         return self._select(view, spec, role, candidates, many=many, limit=limit)
 
     def _select(self, view, spec, role, candidates, *, many, limit):
         chosen: list[tuple[Any, FieldResult]] = []
         seen_keys: list[str] = []
         best = candidates[0].score
+        max_citations = 3
         threshold = self.role_thresholds.get(f"{role}[]" if many else role, self.threshold)
         for c in candidates:
             if c.score < threshold or (many and c.score < self.array_ratio * best):
@@ -672,16 +665,21 @@ class ExtractiveExtractor:
             key = _dedupe_key(c.value)
             if not key:
                 continue
-            if any(key == k or (role == "entity" and (f" {k} " in f" {key} " or f" {key} " in f" {k} ")) for k in seen_keys):
+            same = next((n for n, k in enumerate(seen_keys)
+                         if key == k or (role == "entity" and (f" {k} " in f" {key} " or f" {key} " in f" {k} "))), None)
+            if same is not None:
                 # The same value again: one more citation for it, not a new value.
+                value, result = chosen[same]
+                if len(result.citations) < max_citations:
+                    cite = FieldCitation.of(view.pages[c.page], c.start, c.end)
+                    if cite not in result.citations:
+                        chosen[same] = (value, replace(result, citations=result.citations + (cite,)))
                 continue
-            seen_keys.append(key)
-            page = view.pages[c.page]
-            cites = [FieldCitation.of(page, c.start, c.end)]
-            cites += [FieldCitation.of(view.pages[p], s, e) for p, s, e in c.extra_citations]
+            cites = [FieldCitation.of(view.pages[c.page], c.start, c.end)]
             value = _typed(spec, c.value)
             if value is None:
                 continue
+            seen_keys.append(key)
             conf = 1 - math.exp(-max(c.score, 0.0) * 1.2)
             chosen.append((value, FieldResult(value, round(conf, 4), tuple(cites))))
             if not many or len(chosen) >= limit:
@@ -1031,7 +1029,7 @@ def extract_rows(view: DocumentView, item: FieldSpec, array: FieldSpec, *, limit
                 name_end = trailing[0].start if trailing else e
                 while name_end > s and text[name_end - 1] in " \t":
                     name_end -= 1
-                current = {"name": (s, name_end), "numbers": list(trailing), "notes": []}
+                current = {"name": (s, name_end), "numbers": list(trailing)}
                 if current["name"][1] <= s:
                     current = None
             elif current is not None:
