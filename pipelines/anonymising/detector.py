@@ -83,11 +83,7 @@ class PiiDetector:
             UsSsnRecognizer,
         )
 
-        from pipelines.anonymising.recognisers import (
-            BoundedPhoneRecognizer,
-            OfflineEmailRecognizer,
-            pack_recognisers,
-        )
+        from pipelines.anonymising.recognisers import OfflineEmailRecognizer, pack_recognisers
 
         self.languages = tuple(languages)
         self.entities = frozenset(entities) if entities is not None else E.DEFAULT_ENTITIES
@@ -108,16 +104,6 @@ class PiiDetector:
                 registry.add_recognizer(recogniser)
             registry.add_recognizer(OfflineEmailRecognizer(supported_language=language))
             registry.add_recognizer(IpRecognizer(supported_language=language))
-            # International numbers; French ones come from the pack with their own scores.
-            registry.add_recognizer(
-                BoundedPhoneRecognizer(
-                    supported_language=language,
-                    # each region is one more pass of libphonenumber's matcher; numbers
-                    # written with +country are found whatever the region
-                    supported_regions=("US", "GB", "BE", "CH"),
-                    context=["phone", "tel", "telephone", "mobile", "portable", "fax", "numero"],
-                )
-            )
             registry.add_recognizer(UsSsnRecognizer(supported_language=language))
         self._analyzer = AnalyzerEngine(
             registry=registry,

@@ -178,6 +178,21 @@ PACK: tuple[RecogniserSpec, ...] = (
     ),
     RecogniserSpec(
         entity=E.PHONE_NUMBER,
+        name="InternationalPhoneRecognizer",
+        patterns=(
+            PatternSpec(
+                "+country number",
+                r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}[ .\-]?(?:\(0\)[ .\-]?)?\(?\d[\d ().\-]{5,17}\d(?![\w])",
+                0.7,
+            ),
+            PatternSpec("north american number", r"(?<![\w+\-])\(?[2-9]\d{2}\)?[ .\-]\d{3}[ .\-]\d{4}(?![\w\-])", 0.55),
+        ),
+        context=("tel", "tél", "telephone", "portable", "mobile", "fax", "phone", "call", "cell"),
+        validator="any_phone",
+        trim=True,
+    ),
+    RecogniserSpec(
+        entity=E.PHONE_NUMBER,
         name="LabelledPhoneRecognizer",
         patterns=(
             PatternSpec(

@@ -74,6 +74,18 @@ def french_phone(value: str) -> bool:
     return phonenumbers.is_valid_number(number)
 
 
+def any_phone(value: str) -> bool:
+    """A number valid for its country: +country (or 00) prefix, else North American."""
+    text = value.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, None if text.startswith("+") else "US")
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(number)
+
+
 def phone_digits(value: str) -> bool:
     """A number written after a phone label: 6 to 15 digits (E.164 allows 15)."""
     digits = sum(c.isdigit() for c in value)
@@ -102,6 +114,7 @@ VALIDATORS = {
     "credit_card": credit_card,
     "french_phone": french_phone,
     "phone_digits": phone_digits,
+    "any_phone": any_phone,
     "licence_plate": licence_plate,
 }
 """Named checks that pack entries refer to by name (the pack stays plain data)."""

@@ -172,6 +172,23 @@ def test_labelled_phone_numbers_of_any_country(text, expected):
 @pytest.mark.parametrize(
     "text, expected",
     [
+        ("call +44 20 7946 0958 today", "+44 20 7946 0958"),
+        ("Büro 0049 30 901820", "0049 30 901820"),
+        ("bureau +32 2 555 12 34", "+32 2 555 12 34"),
+        ("+1 (212) 555-2368", "+1 (212) 555-2368"),
+        ("office (415) 555-2671", "(415) 555-2671"),
+        ("version +1.2.3", None),
+        ("ref +999 12 34 56 78", None),  # no country has code 999
+    ],
+)
+def test_international_phone_numbers(text, expected):
+    found = detected(E.PHONE_NUMBER, text, "InternationalPhoneRecognizer")
+    assert found == ([] if expected is None else [expected])
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
         ("véhicule immatriculé AB-123-CD", "AB-123-CD"),
         ("plaque GH 456 JK", "GH 456 JK"),
         ("immatriculation : FG789HJ", "FG789HJ"),
