@@ -130,7 +130,7 @@ class IngestPipeline:
                 progress=progress, cancelled=cancelled, timings=timings,
             )
         except BaseException:
-            self._remove_points(target)
+            self.remove_points(target)
             raise
 
     def index_pages(
@@ -230,14 +230,14 @@ class IngestPipeline:
                 warnings=parsed.warnings,
             )
         except BaseException:
-            self._remove_points(target)
+            self.remove_points(target)
             raise
 
     def publish(self, target: IngestTarget) -> None:
         """Make every point of the document searchable, in one index call."""
         self.index.set_payload(target.index_name, target.document_id, {"ready": True})
 
-    def _remove_points(self, target: IngestTarget) -> None:
+    def remove_points(self, target: IngestTarget) -> None:
         try:
             self.index.delete_document(target.index_name, target.document_id)
         except Exception:  # the original error matters more; reconciliation catches leftovers

@@ -10,17 +10,19 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pipelines.chunking import chunker_for
-from pipelines.errors import DocintelError, EmptyDocument, LimitExceeded, NotFound, NotImplementedYet
+from pipelines.errors import Conflict, DocintelError, EmptyDocument, LimitExceeded, NotFound, NotImplementedYet
 from pipelines.indexing.qdrant_index import alias_name, physical_collection_name
-from pipelines.ingest import IngestPipeline, IngestTarget, PagePreparer, identity_preparer
+from pipelines.ingest import IngestPipeline, IngestTarget, PagePreparer, PreparedPage, identity_preparer
 from pipelines.registry import CollectionRow, DocumentRow, document_id_for
+from pipelines.types import ParsedDocument
 from services.api.problems import domain_problem, problem_dict
 from services.jobs import JobContext, JobRunner
 
@@ -79,7 +81,14 @@ class DocumentService:
         self._preparer_for = preparer_for or (lambda _c: identity_preparer)
         self._on_document_deleted = on_document_deleted or (lambda _c, _d: None)
         self._on_collection_deleted = on_collection_deleted or (lambda _c: None)
-        self._collection_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._collection_locks: dict[tuple[str, str], threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    def collection_lock(self, collection: CollectionRow) -> threading.RLock:
+        """Serialises what must not interleave with a re-index's final swap: publishing a
+        document, deleting one, and the swap itself."""
+        with self._locks_guard:
+            return self._collection_locks.setdefault((collection.tenant, collection.name), threading.RLock())
 
     # ---- collections -------------------------------------------------------------
 
@@ -182,22 +191,39 @@ class DocumentService:
             if data is None:
                 raise NotFound("the uploaded bytes are gone (interrupted upload); upload again")
             registry.update_document(document_id, status="running")
+            alias = self.index_alias(collection)
             target = IngestTarget(
-                tenant=collection.tenant, collection=collection.name, index_name=self.index_alias(collection),
+                tenant=collection.tenant, collection=collection.name,
+                index_name=self.c.index.resolve_alias(alias) or alias,
                 document_id=document_id, filename=doc.filename, acl_groups=tuple(doc.acl_groups), tags=doc.tags,
             )
-            embedder = self.c.embedder(collection.embedder)
             try:
-                result = self.pipeline.run(
-                    data, target, embedder=embedder, chunker=chunker_for(embedder),
-                    prepare=self._preparer_for(collection), password=password,
-                    progress=ctx.progress, cancelled=ctx.cancelled,
-                )
-                self.pipeline.publish(target)
-                registry.save_pages_and_mark_indexed(
-                    document_id, result.pages, offsets=result.offsets, chunks=result.chunks, media_type=result.media_type,
-                    pii=result.pii, ocr_pages=result.ocr_pages,
-                )
+                started = time.perf_counter()
+                parsed = self.pipeline.parse(data, filename=doc.filename, password=password)
+                parse_ms = (time.perf_counter() - started) * 1000
+                current = collection
+                while True:
+                    embedder = self.c.embedder(current.embedder)
+                    result = self.pipeline.index_pages(
+                        parsed, target, embedder=embedder, chunker=chunker_for(embedder),
+                        prepare=self._preparer_for(current), progress=ctx.progress, cancelled=ctx.cancelled,
+                        timings={"parse": parse_ms},
+                    )
+                    with self.collection_lock(collection):
+                        # A re-index may have swapped the physical collection meanwhile:
+                        # then index again into the new one before publishing.
+                        physical = self.c.index.resolve_alias(alias) or alias
+                        if physical != target.index_name:
+                            self.pipeline.remove_points(target)
+                            target = replace(target, index_name=physical)
+                            current = self.c.registry.get_collection(collection.tenant, collection.name)
+                            continue
+                        self.pipeline.publish(target)
+                        registry.save_pages_and_mark_indexed(
+                            document_id, result.pages, offsets=result.offsets, chunks=result.chunks,
+                            media_type=result.media_type, pii=result.pii, ocr_pages=result.ocr_pages,
+                        )
+                        break
             except DocintelError as exc:
                 self._fail(document_id, domain_problem(exc))
                 raise
@@ -226,8 +252,9 @@ class DocumentService:
         if doc.status in ("queued", "running") and doc.job_id:
             self.c.registry.request_cancel(doc.job_id)
             self.runner.wait(doc.job_id, timeout=60)
-        self.c.index.delete_document(self.index_alias(collection), doc.id)
-        self.c.registry.delete_document(doc.id)
+        with self.collection_lock(collection):
+            self.c.index.delete_document(self.index_alias(collection), doc.id)
+            self.c.registry.delete_document(doc.id)
         self.spool.remove(doc.id)
         self._on_document_deleted(collection, doc.id)
 
@@ -245,6 +272,82 @@ class DocumentService:
         if doc.status == "indexed":
             self.c.index.set_payload(self.index_alias(collection), doc.id, payload)
         self.c.registry.update_document(doc.id, **payload)
+
+    # ---- re-indexing -------------------------------------------------------------
+
+    def start_reindex(self, collection: CollectionRow, *, embedder_name: str | None, key_id: str | None):
+        embedder = self.c.embedder(embedder_name or collection.embedder)  # 422 now for an unknown name
+        for job in self.c.registry.jobs_with_status(["queued", "running"]):
+            if job.kind == "reindex" and job.tenant == collection.tenant and job.collection == collection.name:
+                raise Conflict(f"a re-index of '{collection.name}' is already {job.status} ({job.id})")
+        total = len(self.c.registry.document_ids_in(collection.tenant, collection.name, status="indexed"))
+        job = self.c.registry.create_job(tenant=collection.tenant, kind="reindex", collection=collection.name,
+                                         key_id=key_id, total=total, params={"embedder": embedder.name})
+        self.runner.submit(job.id, self._reindex_job(collection, embedder.name))
+        return job
+
+    def _reindex_job(self, collection: CollectionRow, embedder_name: str):
+        """Build a new physical collection from the stored pages, then swap the alias in one
+        call: queries keep using the old one until the swap and the new one after it.
+        Documents published or deleted meanwhile are caught up under the collection lock."""
+
+        def run(ctx: JobContext) -> dict:
+            registry, index = self.c.registry, self.c.index
+            current = registry.get_collection(collection.tenant, collection.name)
+            alias = self.index_alias(current)
+            old_physical = index.resolve_alias(alias)
+            embedder = self.c.embedder(embedder_name)
+            generation = current.generation + 1
+            new_physical = physical_collection_name(current.tenant, current.name, embedder.name, embedder.version,
+                                                    generation)
+            index.drop_physical(new_physical)  # leftovers of an interrupted attempt, if any
+            index.create_physical(new_physical, embedder.dimension)
+            chunker = chunker_for(embedder)
+            done: set[str] = set()
+            chunks = 0
+
+            def build(document_id: str) -> int:
+                doc = registry.document_by_id(document_id)
+                pages = registry.get_pages(document_id)
+                if doc is None or not pages:
+                    return 0
+                offsets = {p.number: registry.get_page_offsets(document_id, p.number) for p in pages}
+                target = IngestTarget(tenant=doc.tenant, collection=doc.collection, index_name=new_physical,
+                                      document_id=doc.id, filename=doc.filename, acl_groups=tuple(doc.acl_groups),
+                                      tags=doc.tags)
+                # Stored pages are already pseudonymised: keep them and their offset maps.
+                result = self.pipeline.index_pages(
+                    ParsedDocument(doc.media_type or "", tuple(pages)), target, embedder=embedder, chunker=chunker,
+                    prepare=lambda page, _id: PreparedPage(page, offsets[page.number]), cancelled=ctx.cancelled,
+                )
+                self.pipeline.publish(target)
+                done.add(document_id)
+                return result.chunks
+
+            try:
+                todo = registry.document_ids_in(current.tenant, current.name, status="indexed")
+                for i, document_id in enumerate(todo):
+                    chunks += build(document_id)
+                    ctx.progress("reindex", i + 1, len(todo))
+                with self.collection_lock(current):
+                    indexed = set(registry.document_ids_in(current.tenant, current.name, status="indexed"))
+                    for document_id in sorted(indexed - done):
+                        chunks += build(document_id)
+                    for document_id in done - indexed:
+                        index.delete_document(new_physical, document_id)
+                    index.point_alias(alias, new_physical)
+                    registry.update_collection_model(current.tenant, current.name, embedder=embedder.name,
+                                                     embedder_version=embedder.version, generation=generation)
+            except BaseException:
+                index.drop_physical(new_physical)
+                raise
+            if old_physical and old_physical != new_physical:
+                index.drop_physical(old_physical)
+            ctx.progress("done", len(indexed), len(indexed))
+            return {"embedder": {"name": embedder.name, "version": embedder.version}, "documents": len(indexed),
+                    "chunks": chunks, "generation": generation}
+
+        return run
 
     # ---- crash recovery ----------------------------------------------------------
 

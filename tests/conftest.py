@@ -88,7 +88,8 @@ class Api:
         )
 
 
-def build_test_app(tmp_path: Path, *, parser=None, embedder=None, pii_detector=None, **settings_overrides):
+def build_test_app(tmp_path: Path, *, parser=None, embedder=None, pii_detector=None, extra_embedders=(),
+                   **settings_overrides):
     from services.api.app import create_app
     from services.api.settings import Settings
     from tests.fakes import HashingEmbedder, PatternDetector, TextParser
@@ -99,12 +100,12 @@ def build_test_app(tmp_path: Path, *, parser=None, embedder=None, pii_detector=N
         api_keys=json.dumps(list(KEYS.values())),
         qdrant_path=":memory:",
         default_embedder=embedder.name,
-        embedders=[embedder.name],
+        embedders=[embedder.name, *(e.name for e in extra_embedders)],
         preload_models=False,
         log_json=True,
         **settings_overrides,
     )
-    overrides = {"embedders": {embedder.name: embedder}}
+    overrides = {"embedders": {e.name: e for e in (embedder, *extra_embedders)}}
     overrides["parser"] = parser or TextParser()
     overrides["pii_detector"] = pii_detector or PatternDetector()
     overrides["extraction_ner"] = None  # spaCy NER is covered by the extraction e2e tests

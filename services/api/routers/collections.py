@@ -2,12 +2,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Body, Depends, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from services.api.access import collection_for
 from services.api.deps import Admin, Reader, Writer, get_container
 from services.api.routers import PROBLEM_RESPONSES
-from services.api.schemas import CollectionCreate, CollectionDetail, CollectionList, CollectionOut, CollectionSummary
+from services.api.routers.jobs import job_out
+from services.api.schemas import (
+    CollectionCreate,
+    CollectionDetail,
+    CollectionList,
+    CollectionOut,
+    CollectionSummary,
+    JobOut,
+)
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=PROBLEM_RESPONSES)
 ContainerDep = Annotated[object, Depends(get_container)]
@@ -54,6 +64,26 @@ def get_collection(name: str, principal: Reader, container: ContainerDep):
     documents, chunks = container.registry.collection_counts(principal.tenant, name)
     return CollectionDetail(**_out(row), documents=documents, chunks=chunks,
                             index_points=container.documents.index_points(row))
+
+
+class ReindexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    embedder: str | None = None
+
+
+@router.post("/{name}/reindex", status_code=202, response_model=JobOut, response_model_exclude_none=True,
+             operation_id="reindex_collection", responses={409: PROBLEM_RESPONSES[422] | {"description": "already running"}})
+def reindex_collection(name: str, principal: Admin, container: ContainerDep,
+                       body: Annotated[ReindexRequest | None, Body()] = None):
+    """Build a new index (optionally with another embedder) and swap it in atomically;
+    queries keep working meanwhile. Answers a job."""
+    row = collection_for(container, principal, name)
+    job = container.documents.start_reindex(row, embedder_name=body.embedder if body else None,
+                                            key_id=principal.key_id)
+    container.audit.record("reindex", tenant=principal.tenant, key_id=principal.key_id, collection=name,
+                           outcome="queued", job_id=job.id, embedder=job.params.get("embedder"),
+                           from_embedder=f"{row.embedder}@{row.embedder_version}")
+    return JSONResponse(job_out(container.registry.get_job(job.id)), status_code=202)
 
 
 @router.delete("/{name}", status_code=204, operation_id="delete_collection")
