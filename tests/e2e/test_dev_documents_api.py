@@ -1,7 +1,11 @@
 """The 50 awkward real-world dev files through the HTTP API with the real sandboxed
-parser, the real default embedder and on-disk embedded Qdrant: each file either indexes
-(with the offset invariant on every chunk) or gets a 4xx problem; never a 5xx; the server
-stays healthy; at least 44 index."""
+parser (OCR, LibreOffice, unstructured) and on-disk embedded Qdrant: each file either
+indexes (with the offset invariant on every chunk) or gets a 4xx problem; never a 5xx; the
+server stays healthy; at least 44 index.
+
+The embedder is the fast hashing fake: what is under test is parsing and indexing
+robustness, which does not depend on embedding quality, and the real embedders would
+spend minutes on the 619- and 872-page files (they are exercised by the QA e2e tests)."""
 
 from __future__ import annotations
 
@@ -19,10 +23,14 @@ def real_api(tmp_path_factory, dev_data):
     from services.api.app import create_app
     from services.api.settings import Settings
 
+    from tests.fakes import HashingEmbedder
+
     data_dir = tmp_path_factory.mktemp("dev-docs")
+    embedder = HashingEmbedder()
     settings = Settings(data_dir=data_dir, api_keys=json.dumps(list(KEYS.values())), preload_models=False,
-                        ocr_max_pages=3, parse_timeout_s=240)
-    app = create_app(settings)
+                        ocr_max_pages=3, parse_timeout_s=240, default_embedder=embedder.name,
+                        embedders=[embedder.name])
+    app = create_app(settings, overrides={"embedders": {embedder.name: embedder}})
     with TestClient(app) as client:
         yield client, app.state.container
 
