@@ -266,6 +266,9 @@ def _org_matches(text: str) -> list[regex.Match]:
     return found
 
 
+_TOKEN_ANY = regex.compile(r"<[A-Z][A-Z_]*_\d+>")
+
+
 class DocumentView:
     """A document's pages with their typed values found once and reused by every field."""
 
@@ -284,6 +287,12 @@ class DocumentView:
         us = len(regex.findall(r"(?<!\d)(?:0?[1-9]|1[0-2])/(?:1[3-9]|2\d|3[01])/\d{2,4}", joined))
         eu = len(regex.findall(r"(?<!\d)(?:1[3-9]|2\d|3[01])[/.](?:0?[1-9]|1[0-2])[/.]\d{2,4}", joined))
         self.day_first = not (us > eu)
+
+    @cached_property
+    def cue_texts(self) -> list[str]:
+        """Page texts where cue words are sought: pseudonym tokens blanked out (same
+        length, so offsets hold), since "<EMAIL_ADDRESS_1>" is not the word "address"."""
+        return [_TOKEN_ANY.sub(lambda m: " " * len(m.group()), p.text) for p in self.pages]
 
     def position(self, page: int, offset: int) -> float:
         return (self.offsets[page] + offset) / self.total
@@ -459,10 +468,10 @@ class _CueIndex:
     def __init__(self, view: DocumentView, groups: Sequence[CueGroup]):
         self.groups = list(groups)
         self.matches: list[list[tuple[list[int], list[int]]]] = []
-        for p in view.pages:
+        for text in view.cue_texts:
             per_group = []
             for g in self.groups:
-                spans = [m.span() for m in g.pattern.finditer(p.text)]
+                spans = [m.span() for m in g.pattern.finditer(text)]
                 per_group.append(([s for s, _ in spans], [e for _, e in spans]))
             self.matches.append(per_group)
 
@@ -701,6 +710,12 @@ class ExtractiveExtractor:
             c.score += 0.5 * float(sim)
 
     def _candidates(self, view: DocumentView, spec: FieldSpec, role: str, cues: _CueIndex) -> list[Candidate]:
+        found = self._typed_candidates(view, spec, role, cues)
+        if spec.type == "string":
+            found += _pseudonym_candidates(view, spec, role)
+        return found
+
+    def _typed_candidates(self, view: DocumentView, spec: FieldSpec, role: str, cues: _CueIndex) -> list[Candidate]:
         fresh = lambda cs: [Candidate(c.page, c.start, c.end, c.value, c.kind, c.bonus) for c in cs]  # noqa: E731
         if role == "date":
             if spec.format == "date-time":
@@ -800,6 +815,45 @@ _DIGIT = regex.compile(r"\d")
 _CELL_GAP = regex.compile(r"[\s€$£%*]*")
 _AMOUNT_LIKE = regex.compile(r"[-+]?[\d\s.,]+[.,]\d{1,2}")
 _DATE_SEPARATOR = regex.compile(r"\d[/.\-]\d")
+
+
+# On pseudonymised collections the stored text holds tokens (``<EMAIL_ADDRESS_2>``) where
+# the anonymiser found PII: such a token is the value of a field of that kind.
+_ROLE_TOKEN_TYPES: dict[str, frozenset[str]] = {
+    "email": frozenset({"EMAIL_ADDRESS"}),
+    "phone": frozenset({"PHONE_NUMBER"}),
+    "iban": frozenset({"IBAN_CODE"}),
+    "location": frozenset({"LOCATION"}),
+    "text": frozenset({"ADDRESS", "LOCATION"}),
+    "code": frozenset({"FR_SIREN", "FR_SIRET", "FR_NIR", "FR_LICENSE_PLATE", "US_SSN", "CREDIT_CARD", "IP_ADDRESS"}),
+    "date": frozenset({"DATE_OF_BIRTH", "DATE_TIME"}),
+}
+_TOKEN_TYPE_WORDS = {
+    "FR_NIR": {"nir", "ssn", "social", "sécurité", "securite"}, "US_SSN": {"ssn", "social"},
+    "FR_LICENSE_PLATE": {"plate", "immatriculation", "registration", "license", "licence"},
+    "CREDIT_CARD": {"card", "carte"}, "IP_ADDRESS": {"ip"}, "DATE_OF_BIRTH": {"birth", "naissance", "dob"},
+    "ADDRESS": {"address", "adresse", "street", "rue"},
+}
+_TOKEN = regex.compile(r"<([A-Z][A-Z_]*?)_(\d+)>")
+
+
+def _pseudonym_candidates(view: DocumentView, spec: FieldSpec, role: str) -> list[Candidate]:
+    types = _ROLE_TOKEN_TYPES.get(role)
+    if not types:
+        return []
+    words = set(_words_of(spec)) | set(content_words(spec.description))
+    out = []
+    for i, page in enumerate(view.pages):
+        for m in _TOKEN.finditer(page.text):
+            kind = m.group(1)
+            if kind not in types:
+                continue
+            # Identifiers, addresses and birth dates must be the kind the field names.
+            specific = _TOKEN_TYPE_WORDS.get(kind, {w for w in kind.lower().split("_") if w not in ("fr", "us")})
+            if role in ("code", "date", "text") and not words & specific:
+                continue
+            out.append(Candidate(i, m.start(), m.end(), m.group(), "pseudonym", bonus=0.3))
+    return out
 
 
 def _with_identifier_length(spec: FieldSpec, candidates: list[Candidate]) -> list[Candidate]:

@@ -270,3 +270,34 @@ def test_french_invoice_line_items(extractor):
         {"designation": "Ramette papier A4", "qty": 10, "unit_price": 4.5, "amount": 45.0},
         {"designation": "Stylos bille (boîte)", "qty": 2, "unit_price": 6.25, "amount": 12.5},
     ]
+
+
+PSEUDONYMISED = """Déclaration de sinistre
+Assuré : <PERSON_3>
+Courriel : <EMAIL_ADDRESS_1>
+Téléphone : <PHONE_NUMBER_2>
+Adresse : <ADDRESS_4>
+SIREN de l'employeur : <FR_SIREN_1>
+Date de naissance : <DATE_OF_BIRTH_1>
+IBAN : <IBAN_CODE_1>
+Date du sinistre : 14 mars 2025
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "expected"),
+    [
+        ("insured", {"type": "string", "description": "Assuré"}, "<PERSON_3>"),
+        ("email", {"type": "string", "format": "email"}, "<EMAIL_ADDRESS_1>"),
+        ("phone", {"type": "string"}, "<PHONE_NUMBER_2>"),
+        ("address", {"type": "string"}, "<ADDRESS_4>"),
+        ("employer_siren", {"type": "string"}, "<FR_SIREN_1>"),
+        ("birth_date", {"type": "string", "description": "Date de naissance"}, "<DATE_OF_BIRTH_1>"),
+        ("iban", {"type": "string"}, "<IBAN_CODE_1>"),
+        ("claim_date", {"type": "string", "format": "date", "description": "Date du sinistre"}, "2025-03-14"),
+        ("policy_number", {"type": ["string", "null"]}, None),  # a token of another kind is not a policy number
+    ],
+)
+def test_pseudonymised_text_gives_tokens_of_the_right_kind(extractor, name, spec, expected):
+    result = extractor.extract([_page(PSEUDONYMISED)], {"type": "object", "properties": {name: spec}})
+    assert result.data[name] == expected
