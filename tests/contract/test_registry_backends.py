@@ -1,0 +1,164 @@
+"""The registry behaves the same on SQLite and on a real PostgreSQL server (started by
+the test on loopback from Debian's binaries; skipped when they are not installed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import Conflict, NotFound
+from pipelines.registry import Registry, document_id_for
+from pipelines.types import Block, OffsetMap, Page
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return candidates[-1].parent if candidates else None
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; Debian's package creates a 'postgres' user.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries are not installed (make test installs Debian's postgresql)")
+    # Not under pytest's tmp dir: that one is private to root, and the server runs as postgres.
+    base = Path(tempfile.mkdtemp(prefix="docintel-pg-"))
+    data = base / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        base.chmod(0o755)
+        shutil.chown(base, "postgres")
+        shutil.chown(data, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "docintel", "--auth=trust",
+                                 "-E", "UTF8"]), check=True, capture_output=True)
+    server = subprocess.Popen(_as_postgres([str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                                            "-h", "127.0.0.1", "-k", str(data)]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"postgresql+psycopg://docintel@127.0.0.1:{port}/postgres"
+    import sqlalchemy as sa
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            sa.create_engine(url).connect().close()
+            break
+        except Exception:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("PostgreSQL did not start")
+            time.sleep(0.3)
+    yield url
+    server.terminate()
+    server.wait(20)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request, tmp_path):
+    if request.param == "sqlite":
+        reg = Registry.from_url(f"sqlite:///{tmp_path / 'registry.db'}")
+    else:
+        import sqlalchemy as sa
+
+        url = request.getfixturevalue("postgres_url")
+        engine = sa.create_engine(url)
+        from pipelines.audit import audit_metadata
+        from pipelines.registry import metadata
+
+        metadata.drop_all(engine)
+        audit_metadata.drop_all(engine)
+        reg = Registry.from_url(url)
+    yield reg
+    reg.engine.dispose()
+
+
+def test_collections_are_per_tenant(registry):
+    registry.create_collection("acme", "docs", anonymise=True, embedder="e", embedder_version="1")
+    registry.create_collection("other", "docs", anonymise=False, embedder="e", embedder_version="1")
+    with pytest.raises(Conflict):
+        registry.create_collection("acme", "docs", anonymise=True, embedder="e", embedder_version="1")
+    assert [c.name for c in registry.list_collections("acme")] == ["docs"]
+    assert registry.get_collection("other", "docs").anonymise is False
+    with pytest.raises(NotFound):
+        registry.get_collection("nobody", "docs")
+
+
+def test_documents_pages_offsets_and_pagination(registry):
+    registry.create_collection("acme", "docs", anonymise=False, embedder="e", embedder_version="1")
+    ids = []
+    for i in range(5):
+        doc_id = document_id_for("acme", "docs", f"{i:064x}")
+        row, created = registry.insert_document(
+            document_id=doc_id, tenant="acme", collection="docs", filename=f"{i}.txt", sha256=f"{i:064x}",
+            size=10, acl_groups=["hr"] if i == 2 else [], tags={"n": str(i)}, job_id=None,
+        )
+        assert created and row.created_at.tzinfo is not None
+        ids.append(doc_id)
+    _, created = registry.insert_document(document_id=ids[0], tenant="acme", collection="docs", filename="again",
+                                          sha256="0" * 64, size=1, acl_groups=[], tags={}, job_id=None)
+    assert not created
+    pages = [Page(1, "Bonjour <PERSON_1>.", (Block(0, 18, (1.0, 2.0, 3.0, 4.0)),)), Page(2, "Deux")]
+    registry.save_pages_and_mark_indexed(ids[0], pages, offsets=[OffsetMap(((8, 18, 8, 19),)), OffsetMap()],
+                                         chunks=3, media_type="text/plain", pii={"PERSON": 1}, ocr_pages=[])
+    assert registry.get_page(ids[0], 1) == pages[0]
+    assert registry.get_page_offsets(ids[0], 1).to_original(18, is_end=True) == 19
+    assert registry.get_document("acme", "docs", ids[0]).status == "indexed"
+    assert registry.collection_counts("acme", "docs") == (5, 3)
+
+    seen, cursor = [], None
+    while True:
+        page = registry.list_documents("acme", "docs", limit=2, cursor=cursor, groups=[])
+        seen += [d.id for d in page.items]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(set(ids) - {ids[2]}), "ACL-filtered listing"
+    registry.delete_document(ids[0])
+    with pytest.raises(NotFound):
+        registry.get_page(ids[0], 1)
+
+
+def test_jobs_and_keys(registry):
+    job = registry.create_job(tenant="acme", kind="ingest", total=3)
+    registry.update_job(job.id, status="running", progress_done=1)
+    assert registry.request_cancel(job.id) and registry.is_cancel_requested(job.id)
+    registry.update_job(job.id, status="cancelled")
+    assert not registry.request_cancel(job.id)
+    assert registry.list_jobs("acme").items[0].status == "cancelled"
+    assert registry.list_jobs("other").items == []
+    row = registry.upsert_key("secret-key", tenant="acme", role="reader", groups=["hr"], source="env")
+    from pipelines.registry import hash_key
+
+    assert registry.key_by_hash(hash_key("secret-key")).groups == ["hr"]
+    assert registry.revoke_key(row.id) and registry.key_by_hash(hash_key("secret-key")).revoked_at <= datetime.now(UTC)
+
+
+def test_audit_chain_on_the_same_database(registry, tmp_path):
+    from pipelines.audit import AuditLog
+
+    log = AuditLog(registry.engine, b"k" * 32, tmp_path / "head")
+    for _ in range(3):
+        log.record("ask", tenant="acme", key_id="key_1", collection="docs", support=[0.9])
+    assert log.verify() == []
+    assert [r.seq for r in log.list(tenant="acme")] == [3, 2, 1]
