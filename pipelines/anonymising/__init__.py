@@ -23,7 +23,7 @@ from pipelines.anonymising.anonymiser import (
     redact_token,
     to_new_offset,
 )
-from pipelines.anonymising.entities import ALL_ENTITIES, DEFAULT_ENTITIES
+from pipelines.anonymising.entities import ALL_ENTITIES, DEFAULT_ENTITIES, check_entities
 from pipelines.anonymising.page import anonymise_page, remap_blocks
 from pipelines.anonymising.vault import (
     InMemoryTokenStore,
@@ -58,6 +58,7 @@ __all__ = [
     "VaultScope",
     "anonymise_page",
     "apply_replacements",
+    "check_entities",
     "hash_token",
     "load_or_create_key",
     "mask_value",

@@ -77,3 +77,18 @@ TYPE_PRIORITY: dict[str, int] = {
 
 def priority(entity_type: str) -> int:
     return TYPE_PRIORITY.get(entity_type, 30)
+
+
+def check_entities(names) -> frozenset[str]:
+    """The entity set a caller asked for, or ``InvalidRequest`` naming the unknown
+    ones (for the API's ``entities`` field and a collection's own set)."""
+    from pipelines.errors import InvalidRequest
+
+    wanted = frozenset(names)
+    unknown = sorted(wanted - ALL_ENTITIES)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown entity types: {', '.join(unknown)}",
+            errors=[{"loc": ["entities"], "msg": f"unknown entity type {u!r}", "type": "value_error"} for u in unknown],
+        )
+    return wanted

@@ -237,3 +237,19 @@ def test_query_finds_vault_names_the_detector_missed():
 
 def test_normalised_value_is_what_the_hash_covers():
     assert normalise_value("PERSON", "M. Jean-Pierre DUPONT") == "jean pierre dupont"
+
+
+@pytest.mark.parametrize(
+    "names, ok",
+    [({"PERSON", "IBAN_CODE"}, True), ({"LOCATION"}, True), ({"PERSON", "SHOE_SIZE"}, False), (set(), True)],
+)
+def test_check_entities(names, ok):
+    from pipelines.anonymising import check_entities
+    from pipelines.errors import InvalidRequest
+
+    if ok:
+        assert check_entities(names) == frozenset(names)
+    else:
+        with pytest.raises(InvalidRequest) as error:
+            check_entities(names)
+        assert "SHOE_SIZE" in str(error.value)
