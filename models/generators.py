@@ -44,9 +44,11 @@ class ExtractiveGenerator:
     """Picks up to ``max_sentences`` passage sentences that answer the question.
 
     Selection: the best-scoring sentence (see ``pipelines.retrieval.PassageScorer``),
-    then other sentences scoring at least ``companion_ratio`` of it, and the sentence
-    right after the best one when the best one is short or announces a list (ends
-    with ":"). Duplicates from overlapping chunks are skipped. Every returned
+    the sentence right after it when it is short or announces a list (ends with ":"),
+    then the next best sentences scoring at least ``companion_ratio`` of the best.
+    The default ratio 0 always fills the ``max_sentences`` budget: on the dev set the
+    answer is in the best sentence for ~45% of questions and in one of the best three
+    for ~65%, and three sentences stay short enough to read. Duplicates from overlapping chunks are skipped. Every returned
     sentence is a verbatim slice of one passage: ``spans`` holds its offsets.
     """
 
@@ -57,7 +59,7 @@ class ExtractiveGenerator:
         embedder: Embedder | None = None,
         *,
         max_sentences: int = 3,
-        companion_ratio: float = 0.9,
+        companion_ratio: float = 0.0,
         short_sentence_chars: int = 60,
         scorer: PassageScorer | None = None,
     ) -> None:
