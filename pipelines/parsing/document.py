@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import zipfile
 
-from pipelines.errors import EmptyDocument, EncryptedDocument, LimitExceeded, UnsupportedMediaType
+from pipelines.errors import CorruptDocument, EmptyDocument, EncryptedDocument, LimitExceeded, UnsupportedMediaType
 from pipelines.parsing import office
 from pipelines.parsing import sniff as mt
 from pipelines.parsing.ocr import image_to_png, ocr_image_bytes
 from pipelines.parsing.pdf import PyMuPDFParser
-from pipelines.types import Block, Page, ParsedDocument
+from pipelines.types import Page, ParsedDocument
 
 MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
 MAX_ZIP_RATIO = 200
@@ -27,17 +27,29 @@ class DocumentParser:
         self.pdf = PyMuPDFParser(max_pages=max_pages, ocr_languages=ocr_languages, ocr_max_pages=ocr_max_pages)
 
     def parse(self, data: bytes, *, filename: str = "", password: str | None = None) -> ParsedDocument:
+        """Pages of ``data``. Invariant: the result holds some non-blank text; otherwise a
+        ``ParseError`` subclass is raised (``EmptyDocument`` when parsing worked but found
+        no text, so the caller never indexes an empty document)."""
+        parsed = self._parse_by_type(data, filename, password)
+        if parsed.is_empty:
+            if parsed.media_type == mt.PDF or parsed.media_type in mt.IMAGE_TYPES:
+                raise EmptyDocument("no text found: the pages have no text layer and OCR read nothing")
+            raise EmptyDocument("the document contains no text")
+        return parsed
+
+    def _parse_by_type(self, data: bytes, filename: str, password: str | None) -> ParsedDocument:
         if not data or not data.strip():
             raise EmptyDocument("the file is empty")
         media_type = mt.sniff_media_type(data, filename)
         if media_type == mt.PDF:
             return self.pdf.parse(data, filename=filename, password=password)
         if media_type == mt.ENCRYPTED_OFFICE:
-            raise EncryptedDocument("the Office file is password-protected; remove the protection and upload again")
+            return self._parse_by_type(_decrypt_office(data, password), filename, None)
         if media_type in mt.IMAGE_TYPES:
             text = ocr_image_bytes(image_to_png(data), self.ocr_languages)
-            page = Page(1, text, (Block(0, len(text), (0.0, 0.0, 0.0, 0.0)),) if text else ())
-            return ParsedDocument(media_type, (page,), ocr_pages=(1,) if text else ())
+            # No blocks: tesseract's plain-text output has no boxes, and a made-up box
+            # would mislead a citation more than none.
+            return ParsedDocument(media_type, (Page(1, text),), ocr_pages=(1,) if text else ())
         if media_type in mt.TEXT_TYPES:
             return office.parse_text(data, media_type)
         if media_type == mt.EML and _is_smime(data):
@@ -102,3 +114,28 @@ def _check_zip_bomb(data: bytes) -> None:
         return  # the format parser will report the damage
     if total > MAX_UNZIPPED_BYTES or total > max(len(data), 1) * MAX_ZIP_RATIO:
         raise LimitExceeded("the file inflates to far more than its size (a zip bomb?)")
+
+
+def _decrypt_office(data: bytes, password: str | None) -> bytes:
+    """The plain OOXML package inside a password-protected Office file (ECMA-376 agile or
+    standard encryption, via msoffcrypto-tool, in memory)."""
+    if password is None:
+        raise EncryptedDocument(
+            "the Office file is password-protected: send its password in metadata.password (it is never stored)"
+        )
+    import msoffcrypto
+    from msoffcrypto.exceptions import InvalidKeyError
+
+    try:
+        office_file = msoffcrypto.OfficeFile(io.BytesIO(data))
+        office_file.load_key(password=password)
+        out = io.BytesIO()
+        office_file.decrypt(out)
+    except InvalidKeyError:
+        raise EncryptedDocument("the Office file password is wrong") from None
+    except Exception:  # noqa: BLE001 - msoffcrypto raises assorted errors on damaged input
+        raise EncryptedDocument("the Office file is encrypted in a way that cannot be opened") from None
+    decrypted = out.getvalue()
+    if mt.sniff_media_type(decrypted) == mt.ENCRYPTED_OFFICE:
+        raise CorruptDocument("the Office file is encrypted more than once")
+    return decrypted
