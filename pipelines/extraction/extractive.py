@@ -95,9 +95,11 @@ class CueGroup:
             tail = r"\w{0,3}" if len(p) >= 4 and p[-1].isalpha() else ""
             lead = r"(?<!\w)" if p[0].isalnum() else ""
             trail = r"(?!\w)" if p[-1].isalnum() or tail else ""
-            if " " not in p and len(p) >= 6 and p.isalpha():
-                # Long words also match inside compounds (Dutch/German "Factuurnummer").
-                lead, tail, trail = "", "", ""
+            if " " not in p and len(p) >= 5 and p.isalpha():
+                # Long words also match as either end of a compound (Dutch/German
+                # "Factuurnummer", "Factuurdatum").
+                alts.append(f"(?<!\\w){body}|{body}(?!\\w)")
+                continue
             alts.append(f"{lead}{body}{tail}{trail}")
         return regex.compile("|".join(alts), regex.IGNORECASE)
 
@@ -294,6 +296,12 @@ class DocumentView:
         length, so offsets hold), since "<EMAIL_ADDRESS_1>" is not the word "address"."""
         return [_TOKEN_ANY.sub(lambda m: " " * len(m.group()), p.text) for p in self.pages]
 
+    def line_after(self, page: int, offset: int) -> tuple[int, int]:
+        """The span of the first non-empty line that starts after ``offset``."""
+        lines = self.lines[page]
+        k = bisect.bisect_right([s for s, _ in lines], offset)
+        return lines[k] if k < len(lines) else (offset, offset)
+
     def position(self, page: int, offset: int) -> float:
         return (self.offsets[page] + offset) / self.total
 
@@ -476,13 +484,13 @@ class _CueIndex:
             self.matches.append(per_group)
 
     def score(self, page: int, start: int, end: int, *, left_decay: float = 70.0, right_weight: float = 0.35,
-              right_decay: float = 25.0) -> float:
+              right_decay: float = 25.0, left: bool = True) -> float:
         total = 0.0
         for gi, g in enumerate(self.groups):
             starts, ends = self.matches[page][gi]
             best = 0.0
             # Cue ending before the value (a label, "governed by the laws of").
-            k = bisect.bisect_right(ends, start) - 1
+            k = bisect.bisect_right(ends, start) - 1 if left else -1
             while k >= 0 and start - ends[k] < 4 * left_decay:
                 if starts[k] < start:
                     best = max(best, math.exp(-(start - ends[k]) / left_decay))
@@ -611,13 +619,27 @@ class ExtractiveExtractor:
         if role == "boolean":
             return self._boolean(view, spec, cues)
         candidates = self._candidates(view, spec, role, cues)
-        aligned = aligned_values(view, cues)
-        if aligned:
-            if role in ("text", "code"):
-                candidates += [Candidate(i, a, b, view.pages[i].text[a:b], "line") for i, a, b in aligned]
-            for c in candidates:
-                if any(i == c.page and a <= c.start and c.end <= b for i, a, b in aligned):
-                    c.bonus += 0.6
+        # "po_number" must be near "PO", not just near "number": a code field whose name
+        # has a qualifier needs that qualifier (or a synonym) in its context.
+        qualifiers = [CueGroup((w,) + SYNONYMS.get(w, ()), 1.0) for w in dict.fromkeys(_words_of(spec))
+                      if w not in GENERIC_NAME_WORDS and len(w) >= 2] if role in ("code", "vat_id") else []
+        qualified = _CueIndex(view, qualifiers) if qualifiers else None
+        aligned, foreign, labelled = aligned_values(view, cues, qualified)
+        if role == "text":
+            candidates += [Candidate(i, a, b, view.pages[i].text[a:b], "line") for i, a, b in aligned]
+        elif role == "code":
+            for i, a, b in aligned:
+                if V.find_dates(view.pages[i].text[a:b]):
+                    continue
+                codes = [f for f in V.find_codes(view.pages[i].text[a:b]) if not _looks_like_date_or_amount(f.value)]
+                if codes:
+                    candidates.append(Candidate(i, a + codes[0].start, a + codes[0].end, codes[0].value, "code"))
+        owned = labelled + foreign
+        for c in candidates:
+            if any(i == c.page and a <= c.start and c.end <= b for i, a, b in aligned):
+                c.bonus += 0.6
+            elif any(i == c.page and a <= c.start and c.end <= b for i, a, b in foreign):
+                c.bonus -= 0.6  # printed with its own, other label
         if not candidates:
             return []
         own_words = set(_words_of(spec)) | {p for g in groups for p in g.phrases}
@@ -633,15 +655,15 @@ class ExtractiveExtractor:
             for g in cue_groups(sib) if not own_phrases & set(g.phrases)
         ]
         rivals = _CueIndex(view, rival_groups) if rival_groups else None
-        # "po_number" must be near "PO", not just near "number": a code field whose name
-        # has a qualifier needs that qualifier (or a synonym) in its context.
-        qualifiers = [CueGroup((w,) + SYNONYMS.get(w, ()), 1.0) for w in dict.fromkeys(_words_of(spec))
-                      if w not in GENERIC_NAME_WORDS and len(w) >= 2] if role in ("code", "vat_id") else []
-        qualified = _CueIndex(view, qualifiers) if qualifiers else None
         shapes = {V.shape_of(str(e)) for e in spec.examples if isinstance(e, (str, int, float))}
         position_weight = {"entity": 0.6, "date": 0.3, "duration": 0.1, "location": 0.0}.get(role, 0.15)
         for c in candidates:
-            context = cues.score(c.page, c.start, c.end)
+            if any(i == c.page and a <= c.start and c.end <= b for i, a, b in owned):
+                # A value printed above its own label: what precedes it is another cell,
+                # and the label line (however its words are compounded) is what counts.
+                context = cues.inside(c.page, *view.line_after(c.page, c.end))
+            else:
+                context = cues.score(c.page, c.start, c.end)
             inside = cues.inside(c.page, c.start, c.end) if role in ("text", "code", "entity") else 0.0
             neg = negatives.score(c.page, c.start, c.end, left_decay=negative_decay, right_weight=1.0,
                                   right_decay=8.0) if negatives else 0.0
@@ -926,15 +948,19 @@ def _label_like(text: str) -> bool:
     return len(t) <= 40 and (t.endswith(":") or (not _DIGIT.search(t) and len(t.split()) <= 4))
 
 
-def aligned_values(view: DocumentView, cues: _CueIndex) -> list[tuple[int, int, int]]:
+def aligned_values(view: DocumentView, cues: _CueIndex, label_cues: "_CueIndex | None" = None
+                   ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], list[tuple[int, int, int]]]:
     """Values of a column of labels printed beside a column of values.
 
     PDF text often comes out as a run of labels ("GSTIN", "CIN") followed or preceded by
     the run of their values, in the same order: the j-th label of a run of k pairs with
     the j-th of the k lines just after (or before) the run. Returns ``(page, start, end)``
-    of the lines that pair with a label matching the cues.
+    of the lines that pair with a label matching ``label_cues`` (default ``cues``), of
+    the values that a two-line block gives to another label, and of those it gives to a
+    matching label.
     """
-    out = []
+    label_cues = label_cues or cues
+    out, foreign, labelled = [], [], []
     for i, page in enumerate(view.pages):
         lines = view.lines[i]
         texts = [page.text[s:e] for s, e in lines]
@@ -950,7 +976,7 @@ def aligned_values(view: DocumentView, cues: _CueIndex) -> list[tuple[int, int, 
             if k >= 2:
                 for j in range(k):
                     s, e = lines[li + j]
-                    if cues.groups_inside(i, s, e) == 0:
+                    if label_cues.groups_inside(i, s, e) == 0:
                         continue
                     for first in (end, li - k):  # the values after the run, or before it
                         if first < 0 or first + k > len(lines):
@@ -961,7 +987,25 @@ def aligned_values(view: DocumentView, cues: _CueIndex) -> list[tuple[int, int, 
                         vs, ve = lines[first + j]
                         out.append((i, vs, ve))
             li = end
-    return out
+        # A block of two lines, a value then its label ("993548900" / "Factuurnummer:"):
+        # layouts that print the label after (or right of) its value.
+        for block in page.blocks:
+            inside = [(s, e) for s, e in lines if block.start <= s and e <= block.end]
+            if len(inside) != 2:
+                continue
+            (vs, ve), (ls, le) = inside
+            label = page.text[ls:le]
+            # Two cells, not a paragraph and its last line: a short value, a label that
+            # ends with a colon or starts with a capital.
+            if (ve - vs > 60 or not _label_like(label) or _label_like(page.text[vs:ve])
+                    or not (label.rstrip().endswith(":") or label[:1].isupper())):
+                continue
+            if label_cues.groups_inside(i, ls, le) > 0 and cues.groups_inside(i, vs, ve) == 0:
+                out.append((i, vs, ve))
+                labelled.append((i, vs, ve))
+            else:
+                foreign.append((i, vs, ve))
+    return out, foreign, labelled
 
 
 def _label_values(view: DocumentView, cues: _CueIndex, *, code_only: bool, colon_only: bool = False) -> list[Candidate]:
