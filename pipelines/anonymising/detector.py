@@ -195,8 +195,16 @@ class PiiDetector:
                 continue
             if entity_type == E.PERSON:
                 if recogniser in (_NER_PERSON_RECOGNISER, _SECOND_OPINION):
-                    end = _name_prefix_end(text, start, end)
-                    if not _plausible_ner_name(text, start, end):
+                    # informal text writes names in lower case ("amy schumer"): kept
+                    # only when the page's own tagger also calls every word a proper noun
+                    informal = (
+                        recogniser == _NER_PERSON_RECOGNISER
+                        and not text[start].isupper()
+                        and _all_proper_nouns(artifacts.tokens, start, end)
+                    )
+                    if not informal:
+                        end = _name_prefix_end(text, start, end)
+                    if not _plausible_ner_name(text, start, end, allow_lower=informal):
                         continue
                     words = _name_words(text[start:end])
                     if recogniser == _SECOND_OPINION and len(words) < 2:
@@ -272,12 +280,17 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _plausible_ner_name(text: str, start: int, end: int) -> bool:
+def _all_proper_nouns(doc, start: int, end: int) -> bool:
+    tags = [t.pos_ for t in doc if start <= t.idx < end and t.is_alpha]
+    return bool(tags) and all(tag == "PROPN" for tag in tags)
+
+
+def _plausible_ner_name(text: str, start: int, end: int, *, allow_lower: bool = False) -> bool:
     """Guards against statistical NER's known false positives for persons."""
     value = text[start:end]
     if _CODE_CHARS.search(value) or _CODE_IDENTIFIER.search(value):
         return False  # numbers, codes, identifiers
-    if not value or not value[0].isupper():
+    if not value or not (value[0].isupper() or allow_lower):
         return False  # a lower-case word is not a name in edited text
     if " " not in value.strip() and text[end : end + 3].lstrip(" \t").startswith(":"):
         return False  # a form label: "Name:", "Phone:"
