@@ -41,8 +41,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "parties": ("between", "by and between", "party", "parties", "among"),
     "issuer": ("issuer", "seller", "vendor", "supplier", "sold by", "émetteur", "fournisseur", "verkoper", "payable to"),
     "seller": ("seller", "vendor", "supplier", "sold by", "vendeur"),
-    "buyer": ("buyer", "customer", "client", "bill to", "acheteur", "klant"),
-    "customer": ("customer", "client", "bill to", "klant"),
+    "buyer": ("buyer", "customer", "client", "bill to", "acheteur", "klant", "kunde"),
+    "customer": ("customer", "client", "bill to", "klant", "kunden", "kunde"),
     "currency": ("currency", "devise", "in"),
     "policy": ("policy", "police", "contrat", "contract", "policy number", "n° de police", "numéro de contrat"),
     "claim": ("claim", "sinistre", "dossier"),
@@ -88,7 +88,7 @@ NEGATIVE_CUES: dict[str, tuple[str, ...]] = {
     "location": ("corporation", "company", "limited liability", "partnership", "organized under", "incorporated in",
                  "district court", "bankruptcy court"),
     # Numbers of other things than the one asked for (unless the field names them).
-    "code": ("account", "phone", "tel", "fax", "customer", "client", "order", "po", "purchase order", "ifsc", "klant", "order"),
+    "code": ("account", "phone", "tel", "fax", "customer", "client", "order", "po", "purchase order", "ifsc", "klant", "kunden"),
     # Periods of other obligations (notice, non-solicitation, look-back) are not the term.
     "duration": ("termination of", "following the termination", "after termination", "preceding", "prior to", "within", "notice", "employment", "solicit", "standstill", "during the"),
 }

@@ -301,3 +301,36 @@ Date du sinistre : 14 mars 2025
 def test_pseudonymised_text_gives_tokens_of_the_right_kind(extractor, name, spec, expected):
     result = extractor.extract([_page(PSEUDONYMISED)], {"type": "object", "properties": {name: spec}})
     assert result.data[name] == expected
+
+
+def _blocks_page(cells: list[str]) -> Page:
+    """A page whose blocks are the given cells (as PDF text blocks come out)."""
+    text, blocks, offset = "", [], 0
+    for n, cell in enumerate(cells):
+        blocks.append(Block(offset, offset + len(cell), (40.0, 40.0 + 15 * n, 200.0, 52.0 + 15 * n)))
+        text += cell + "\n\n"
+        offset = len(text)
+    return Page(number=1, text=text, blocks=tuple(blocks))
+
+
+def test_values_printed_above_their_labels(extractor):
+    page = _blocks_page([
+        "Muster GmbH\nHauptstraße 5",
+        "4711-2025\nRechnungsnummer:",
+        "880123\nKundennummer:",
+        "3. März 2025\nRechnungsdatum:",
+        "28. Februar 2025\nLieferdatum:",
+    ])
+    schema = {"type": "object", "properties": {
+        "invoice_number": {"type": "string"}, "customer_number": {"type": "string"},
+        "invoice_date": {"type": "string", "format": "date"}}}
+    result = extractor.extract([page], schema)
+    assert result.data == {"invoice_number": "4711-2025", "customer_number": "880123", "invoice_date": "2025-03-03"}
+
+
+def test_a_column_of_labels_beside_a_column_of_values(extractor):
+    text = "Booking ID\nGuest\nCheck In\n\nXK-55120\nA. Martin\n02/05/2024\n"
+    schema = {"type": "object", "properties": {
+        "booking_id": {"type": "string"}, "check_in": {"type": "string", "format": "date"}}}
+    result = extractor.extract([_page(text)], schema)
+    assert result.data == {"booking_id": "XK-55120", "check_in": "2024-05-02"}
