@@ -67,11 +67,22 @@ class LLMExtractor:
     """Schema-constrained generation, then verbatim location of every value.
 
     ``max_document_chars`` bounds the prompt: the opening of the document plus the lines
-    that best match the schema's field names are sent.
+    that best match the schema's field names are sent. By default it follows the
+    generator's ``context_window`` and ``max_tokens`` when it has them (about 3
+    characters a token, room left for the instructions, the schema and the answer).
     """
 
     generator: JsonGenerator
-    max_document_chars: int = 12000
+    max_document_chars: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_document_chars is None:
+            window = getattr(self.generator, "context_window", None)
+            answer = getattr(self.generator, "max_tokens", None) or 512
+            if isinstance(window, int) and window > 0:
+                self.max_document_chars = max(2000, min(24000, (window - answer - 1200) * 3))
+            else:
+                self.max_document_chars = 12000
 
     @property
     def name(self) -> str:

@@ -125,3 +125,14 @@ def test_malformed_values_never_crash_and_never_go_uncited(output):
     assert set(answer["data"]) == set(SCHEMA["properties"])
     if "claim_date" in output:
         assert answer["data"]["claim_date"] == "2025-03-14"
+
+
+@pytest.mark.parametrize(
+    ("window", "max_tokens", "expected"),
+    [(None, None, 12000), (4096, 256, 7920), (2048, 512, 2000), (128000, 1024, 24000)],
+)
+def test_prompt_budget_follows_the_generator_context(window, max_tokens, expected):
+    gen = ScriptedGenerator({})
+    if window is not None:
+        gen.context_window, gen.max_tokens = window, max_tokens
+    assert LLMExtractor(gen).max_document_chars == expected
