@@ -130,6 +130,15 @@ def test_page_pseudonymisation_with_a_vault(detector, tmp_path):
     assert scope.lookup("PERSON", "Marie Curie") is None
 
 
+def test_each_page_gets_its_own_language(detector):
+    anonymiser = Anonymiser(detector)
+    french = Page(1, "Le requérant, M. Paul Girard, a saisi le tribunal administratif de Lyon en mars 2015.")
+    english = Page(2, "The applicant, Mr Paul Girard, brought the case before the court in March 2015.")
+    results = [anonymise_page(p, anonymiser, document_id="d")[1] for p in (french, english)]
+    assert [r.language for r in results] == ["fr", "en"]
+    assert all("Girard" not in r.text for r in results)
+
+
 SEEDED = {
     "name": "Jean-Pierre Dupont",
     "phone": "06 12 34 56 78",
