@@ -71,7 +71,12 @@ class DocumentParser:
         pages: list[Page] = []
         ocr_pages: list[int] = []
         warnings: list[str] = []
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            # Truncated Office files land here too: their directory is at the end.
+            raise CorruptDocument("the ZIP container is damaged or truncated") from None
+        with archive:
             members = sorted((i for i in archive.infolist() if not i.is_dir()), key=lambda i: i.filename)
             if len(members) > MAX_ARCHIVE_MEMBERS:
                 raise LimitExceeded(f"the archive has {len(members)} files; the limit is {MAX_ARCHIVE_MEMBERS}")

@@ -6,7 +6,7 @@ import io
 import shutil
 import subprocess
 
-from pipelines.errors import LimitExceeded, UnsupportedMediaType
+from pipelines.errors import CorruptDocument, LimitExceeded, UnsupportedMediaType
 
 OCR_TIMEOUT_S = 120
 MAX_IMAGE_PIXELS = 60_000_000
@@ -51,3 +51,5 @@ def image_to_png(data: bytes) -> bytes:
             return out.getvalue()
     except Image.DecompressionBombError:
         raise LimitExceeded("the image is too large") from None
+    except (OSError, ValueError, SyntaxError, EOFError):  # PIL's UnidentifiedImageError is an OSError
+        raise CorruptDocument("the image is damaged or truncated") from None

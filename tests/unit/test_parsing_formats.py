@@ -1,0 +1,173 @@
+"""More formats and hostile input for ``DocumentParser`` (files generated here).
+
+Rows are (builder, filename, expected media type, expected pages, expected substring)
+or (builder, filename, expected domain error): a damaged, truncated or disguised file
+always ends in a ``ParseError`` subclass whose message is safe to show, never another
+exception.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import (
+    CorruptDocument,
+    EmptyDocument,
+    EncryptedDocument,
+    LimitExceeded,
+    ParseError,
+    UnsupportedMediaType,
+)
+from pipelines.parsing import DocumentParser, sniff_media_type
+from pipelines.parsing import sniff as mt
+
+
+def pdf_bytes(pages: list[str]) -> bytes:
+    import pymupdf
+
+    doc = pymupdf.open()
+    for text in pages:
+        doc.new_page().insert_textbox(pymupdf.Rect(50, 50, 550, 400), text, fontsize=11)
+    return doc.tobytes()
+
+
+def docx_bytes(text: str) -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def pptx_bytes(slides: list[str]) -> bytes:
+    from pptx import Presentation
+
+    deck = Presentation()
+    for text in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = text
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def encrypted_docx(text: str, password: str) -> bytes:
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    out = io.BytesIO()
+    OOXMLFile(io.BytesIO(docx_bytes(text))).encrypt(password, out)
+    return out.getvalue()
+
+
+def utf16_email() -> bytes:
+    return (
+        "From: a@example.org\nTo: b@example.org\nSubject: Relevé de sinistre\n"
+        "Content-Type: text/plain; charset=utf-8\n\nMontant réclamé : 1 250 €\n"
+    ).encode("utf-16")
+
+
+def office_xml_with_entities() -> bytes:
+    """A DOCX whose document.xml declares a billion-laughs style entity."""
+    good = zipfile.ZipFile(io.BytesIO(docx_bytes("placeholder")))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as evil:
+        for info in good.infolist():
+            data = good.read(info)
+            if info.filename == "word/document.xml":
+                entities = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+                    f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8)
+                )
+                data = data.replace(b"?>", b"?><!DOCTYPE w:document [" + entities.encode() + b"]>", 1)
+                data = data.replace(b"placeholder", b"&i;")
+            evil.writestr(info, data)
+    return out.getvalue()
+
+
+FORMATS = [
+    (lambda: pptx_bytes(["Déclaration de sinistre", "Expertise"]), "deck.pdf", mt.PPTX, 2, "Expertise"),
+    (lambda: xlsx_bytes({"Sinistres": [["Numéro", "Montant"], ["S-42", 1250]], "Primes": [["Prime", 90]]}),
+     "book.txt", mt.XLSX, 2, "S-42"),
+    (lambda: encrypted_docx("Chiffres confidentiels", "s3cret"), "locked.docx", mt.ENCRYPTED_OFFICE, 1,
+     "Chiffres confidentiels"),
+    (utf16_email, "mail.txt", mt.EML, 1, "Montant réclamé"),
+    (lambda: b"{\\rtf1\\ansi{\\fonttbl\\f0 Arial;}\\f0 Contrat num\\'e9ro 7\\par}", "c.doc", mt.RTF, 1, "Contrat"),
+]
+
+
+@pytest.fixture(scope="module")
+def parser():
+    return DocumentParser(ocr_max_pages=1)
+
+
+@pytest.mark.parametrize("build, filename, media_type, n_pages, needle", FORMATS)
+def test_more_formats(parser, build, filename, media_type, n_pages, needle):
+    data = build()
+    assert sniff_media_type(data, filename) == media_type
+    doc = parser.parse(data, filename=filename, password="s3cret")
+    assert len(doc.pages) == n_pages
+    assert needle in "\n".join(p.text for p in doc.pages)
+
+
+def test_email_subject_is_part_of_the_text(parser):
+    assert "Relevé de sinistre" in parser.parse(utf16_email()).pages[0].text
+
+
+@pytest.mark.parametrize("password, message", [(None, "metadata.password"), ("wrong", "wrong")])
+def test_encrypted_office_file_without_the_right_password(parser, password, message):
+    with pytest.raises(EncryptedDocument, match=message):
+        parser.parse(encrypted_docx("secret", "s3cret"), password=password)
+
+
+HOSTILE = [
+    (lambda: b"", "empty.docx", EmptyDocument),
+    (lambda: pdf_bytes(["Truncated"])[:200], "cut.pdf", ParseError),
+    (lambda: docx_bytes("Truncated")[:1500], "cut.docx", ParseError),
+    (lambda: pptx_bytes(["Truncated"])[:3000], "cut.pptx", ParseError),
+    (lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "fake.doc", UnsupportedMediaType),
+    (lambda: b"PK\x03\x04" + os.urandom(300), "fake.xlsx", ParseError),
+    (lambda: b"MZ\x90\x00" + bytes(500), "invoice.pdf", UnsupportedMediaType),
+    (lambda: "  \n\t\u3000 ".encode("utf-16"), "blank.txt", EmptyDocument),
+    (office_xml_with_entities, "laughs.docx", ParseError),
+    (lambda: b"\x89PNG\r\n\x1a\n" + bytes(100), "broken.png", ParseError),
+]
+
+
+@pytest.mark.parametrize("build, filename, error", HOSTILE)
+def test_hostile_input_ends_in_a_domain_error(parser, tmp_path, monkeypatch, build, filename, error):
+    monkeypatch.chdir(tmp_path)  # anything written to the working directory would show up here
+    with pytest.raises(error) as caught:
+        parser.parse(build(), filename=filename)
+    assert str(caught.value)
+    assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_page_limit_applies_to_office_pages():
+    with pytest.raises(LimitExceeded):
+        DocumentParser(max_pages=2).parse(pptx_bytes(["a", "b", "c"]))
+
+
+def test_xml_external_entity_is_not_fetched(parser):
+    xxe = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'
+    with pytest.raises(CorruptDocument):
+        parser.parse(xxe, filename="x.xml")
