@@ -124,18 +124,24 @@ class DocumentService:
             if job.tenant == collection.tenant and job.collection == collection.name:
                 self.runner.wait(job.id, timeout=30)
         alias = self.index_alias(collection)
-        physical = self.c.index.resolve_alias(alias)
-        self.c.index.drop_alias(alias)
-        if physical:
-            self.c.index.drop_physical(physical)
-        ids = self.c.registry.delete_collection(collection.tenant, collection.name)
+        with self.collection_lock(collection):
+            # Registry first: from here the API answers 404, so no request sees a
+            # collection whose index is being dropped.
+            ids = self.c.registry.delete_collection(collection.tenant, collection.name)
+            physical = self.c.index.resolve_alias(alias)
+            self.c.index.drop_alias(alias)
+            if physical:
+                self.c.index.drop_physical(physical)
         for document_id in ids:
             self.spool.remove(document_id)
         self._on_collection_deleted(collection)
         return ids
 
     def index_points(self, collection: CollectionRow) -> int:
-        return self.c.index.count(self.index_alias(collection))
+        alias = self.index_alias(collection)
+        if self.c.index.resolve_alias(alias) is None:  # being created or deleted right now
+            return 0
+        return self.c.index.count(alias)
 
     # ---- documents ---------------------------------------------------------------
 
@@ -330,6 +336,7 @@ class DocumentService:
                     chunks += build(document_id)
                     ctx.progress("reindex", i + 1, len(todo))
                 with self.collection_lock(current):
+                    registry.get_collection(current.tenant, current.name)  # deleted meanwhile -> NotFound
                     indexed = set(registry.document_ids_in(current.tenant, current.name, status="indexed"))
                     for document_id in sorted(indexed - done):
                         chunks += build(document_id)
