@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -160,6 +161,12 @@ class QdrantIndex:
     local mode ignores them). ``upsert_batch`` bounds the points per request.
     ``prefetch_factor`` sets how many candidates each branch of a hybrid query
     brings to the fusion (``limit * prefetch_factor``, at least ``min_prefetch``).
+
+    ``fast_local_commits`` (on-disk local mode only): local mode commits every point
+    in its own SQLite transaction, one fsync each (~40 points/s measured here); this
+    switches its files to WAL with ``synchronous=NORMAL`` (~600 points/s). A process
+    crash loses nothing committed; a power cut may lose the last commits, which the
+    ingest recovery re-does (points stay ``ready: False`` until a document is complete).
     """
 
     def __init__(
@@ -172,6 +179,7 @@ class QdrantIndex:
         upsert_batch: int = 256,
         prefetch_factor: int = 4,
         min_prefetch: int = 50,
+        fast_local_commits: bool = True,
     ) -> None:
         self.client = client
         self.shard_number = shard_number
@@ -180,6 +188,9 @@ class QdrantIndex:
         self.upsert_batch = upsert_batch
         self.prefetch_factor = prefetch_factor
         self.min_prefetch = min_prefetch
+        self.fast_local_commits = fast_local_commits
+        for existing in self._local_collections():
+            self._tune_local_storage(existing)
 
     @classmethod
     def from_location(
@@ -199,6 +210,21 @@ class QdrantIndex:
         """Release the client (local mode: the folder lock and pending writes)."""
         self.client.close()
 
+    # Local mode internals, reached defensively: without them everything still works,
+    # only slower. qdrant-client keeps one SQLite connection per on-disk collection.
+    def _local_collections(self) -> dict[str, Any]:
+        collections = getattr(getattr(self.client, "_client", None), "collections", None)
+        return collections if isinstance(collections, dict) else {}
+
+    def _tune_local_storage(self, physical: str) -> None:
+        if not self.fast_local_commits:
+            return
+        persistence = getattr(self._local_collections().get(physical), "storage", None)
+        connection = getattr(persistence, "storage", None)
+        if isinstance(connection, sqlite3.Connection):
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+
     # -- collections and aliases --------------------------------------------------
     def create_physical(self, physical: str, dimension: int) -> None:
         """Create ``physical`` (idempotent when it exists with the same dimension)."""
@@ -208,6 +234,7 @@ class QdrantIndex:
             size = vectors[DENSE].size if isinstance(vectors, Mapping) and DENSE in vectors else None
             if size != dimension:
                 raise Conflict(f"index collection exists with dimension {size}, not {dimension}")
+            self._tune_local_storage(physical)
             return
         self.client.create_collection(
             collection_name=physical,
@@ -217,6 +244,7 @@ class QdrantIndex:
             replication_factor=self.replication_factor,
             write_consistency_factor=self.write_consistency_factor,
         )
+        self._tune_local_storage(physical)
         with warnings.catch_warnings():
             # Local mode warns that payload indexes have no effect there; a server uses them.
             warnings.filterwarnings("ignore", message=".*[Pp]ayload index.*")
