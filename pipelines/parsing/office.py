@@ -11,11 +11,15 @@ import io
 import os
 from collections import defaultdict
 
-from pipelines.errors import CorruptDocument, EncryptedDocument, LimitExceeded, UnsupportedMediaType
+from pipelines.errors import CorruptDocument, EncryptedDocument, LimitExceeded, ParseError, UnsupportedMediaType
 from pipelines.parsing import sniff as mt
+from pipelines.parsing.legacy import convert_with_libreoffice
 from pipelines.types import Page, ParsedDocument
 
 ELEMENT_SEPARATOR = "\n\n"
+TABLE_CELL_SEPARATOR = " | "
+"""Tables become one line per row, cells separated by this (readable, and a row stays
+together in a chunk)."""
 
 _UNSTRUCTURED_TYPES = {
     mt.DOCX: "docx", mt.PPTX: "pptx", mt.XLSX: "xlsx", mt.ODT: "odt", mt.EPUB: "epub", mt.DOC: "doc",
@@ -53,7 +57,7 @@ def parse_with_unstructured(data: bytes, media_type: str, *, filename: str, max_
         by_page[1].append(subject)
     paged = False
     for element in elements:
-        text = (getattr(element, "text", "") or "").strip()
+        text = _element_text(element)
         if not text:
             continue
         number = getattr(element.metadata, "page_number", None)
@@ -76,11 +80,15 @@ def _partition(kind: str, data: bytes, filename: str):
         if kind == "docx":
             from unstructured.partition.docx import partition_docx as fn
         elif kind == "doc":
-            from unstructured.partition.doc import partition_doc as fn
+            from unstructured.partition.docx import partition_docx as fn
+
+            file = io.BytesIO(convert_with_libreoffice(data, source_suffix="doc", target_suffix="docx"))
         elif kind == "pptx":
             from unstructured.partition.pptx import partition_pptx as fn
         elif kind == "ppt":
-            from unstructured.partition.ppt import partition_ppt as fn
+            from unstructured.partition.pptx import partition_pptx as fn
+
+            file = io.BytesIO(convert_with_libreoffice(data, source_suffix="ppt", target_suffix="pptx"))
         elif kind == "xlsx":
             from unstructured.partition.xlsx import partition_xlsx as fn
         elif kind == "xls":
@@ -106,7 +114,7 @@ def _partition(kind: str, data: bytes, filename: str):
         else:  # pragma: no cover - guarded by supported()
             raise UnsupportedMediaType(f"no parser for {kind}")
         return fn(file=file, metadata_filename=filename)
-    except (UnsupportedMediaType, LimitExceeded):
+    except ParseError:
         raise
     except Exception as exc:
         name = type(exc).__name__
@@ -124,7 +132,8 @@ def _partition_xls(data: bytes, filename: str):
     sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, engine="xlrd")
     elements = []
     for number, (_name, frame) in enumerate(sheets.items(), start=1):
-        rows = [" ".join(str(v) for v in row if str(v) != "nan") for row in frame.itertuples(index=False)]
+        rows = [TABLE_CELL_SEPARATOR.join(str(v) for v in row if str(v) != "nan")
+                for row in frame.itertuples(index=False)]
         elements.append(Table(text="\n".join(r for r in rows if r), metadata=ElementMetadata(page_number=number)))
     return elements
 
@@ -195,3 +204,27 @@ def _is_encrypted_msg(data: bytes) -> bool:
     except Exception:  # noqa: BLE001 - a damaged message is reported as corrupt elsewhere
         return False
     return "encrypted" in content_type.lower() or "pkcs7" in content_type.lower() or ".smime" in message_class
+
+
+def _element_text(element) -> str:
+    """An element's text; a table as one line per row (unstructured's own table text runs
+    every cell together on one line, which loses which value belongs to which row)."""
+    text = (getattr(element, "text", "") or "").strip()
+    html = getattr(element.metadata, "text_as_html", None) if getattr(element, "category", "") == "Table" else None
+    if not html:
+        return text
+    try:
+        import lxml.html
+
+        table = lxml.html.fragment_fromstring(html, create_parent="div")
+        rows = []
+        for row in table.iter("tr"):
+            # Spreadsheet cells arrive with line breaks escaped as a literal backslash-n.
+            cells = [" ".join(cell.text_content().replace("\\n", " ").split())
+                     for cell in row if cell.tag in ("td", "th")]
+            cells = [cell for cell in cells if cell]  # empty layout cells only add noise
+            if cells:
+                rows.append(TABLE_CELL_SEPARATOR.join(cells))
+    except Exception:  # noqa: BLE001 - fall back to unstructured's flat text
+        return text
+    return "\n".join(rows) or text

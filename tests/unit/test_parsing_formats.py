@@ -36,11 +36,16 @@ def pdf_bytes(pages: list[str]) -> bytes:
     return doc.tobytes()
 
 
-def docx_bytes(text: str) -> bytes:
+def docx_bytes(text: str, table: list[list[str]] | None = None) -> bytes:
     import docx
 
     document = docx.Document()
     document.add_paragraph(text)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, value in enumerate(row):
+                grid.cell(r, c).text = value
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
@@ -105,6 +110,9 @@ def office_xml_with_entities() -> bytes:
 
 
 FORMATS = [
+    # tables read one line per row, cells separated by " | "
+    (lambda: docx_bytes("Sinistres", [["Numéro", "Montant"], ["S-42", "1 250 €"]]), "t.docx", mt.DOCX, 1,
+     "Numéro | Montant\nS-42 | 1 250 €"),
     (lambda: pptx_bytes(["Déclaration de sinistre", "Expertise"]), "deck.pdf", mt.PPTX, 2, "Expertise"),
     (lambda: xlsx_bytes({"Sinistres": [["Numéro", "Montant"], ["S-42", 1250]], "Primes": [["Prime", 90]]}),
      "book.txt", mt.XLSX, 2, "S-42"),
@@ -171,3 +179,16 @@ def test_xml_external_entity_is_not_fetched(parser):
     xxe = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'
     with pytest.raises(CorruptDocument):
         parser.parse(xxe, filename="x.xml")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("shutil").which("soffice"), reason="LibreOffice is not installed")
+def test_legacy_doc_converts_in_a_private_profile(parser, tmp_path, monkeypatch):
+    """A .doc made by LibreOffice itself round-trips through the private-profile converter."""
+    from pipelines.parsing.legacy import convert_with_libreoffice
+
+    doc = convert_with_libreoffice(docx_bytes("Avenant au contrat 12"), source_suffix="docx", target_suffix="doc")
+    assert sniff_media_type(doc, "x.docx") == mt.DOC
+    monkeypatch.setenv("HOME", str(tmp_path))  # the converter must not touch the caller's HOME
+    assert "Avenant au contrat 12" in parser.parse(doc).pages[0].text
+    assert list(tmp_path.iterdir()) == []
