@@ -445,7 +445,7 @@ class DocumentView:
     @cached_property
     def preamble(self) -> tuple[int, int, int] | None:
         """``(page, start, end)`` of the opening sentence that names the parties, if any."""
-        rx = regex.compile(r"(?<!\w)(?:by and between|between|among|entre)(?!\w)", regex.IGNORECASE)
+        rx = regex.compile(r"(?<!\w)(?:by and between|between|among|entre|parties\s*:)(?!\w)", regex.IGNORECASE)
         budget = 6000
         for i, p in enumerate(self.pages):
             m = rx.search(p.text, 0, budget)

@@ -334,3 +334,26 @@ def test_a_column_of_labels_beside_a_column_of_values(extractor):
         "booking_id": {"type": "string"}, "check_in": {"type": "string", "format": "date"}}}
     result = extractor.extract([_page(text)], schema)
     assert result.data == {"booking_id": "XK-55120", "check_in": "2024-05-02"}
+
+
+def test_contract_written_the_english_way(extractor):
+    text = (
+        "CONFIDENTIALITY AGREEMENT\n"
+        "THIS AGREEMENT is dated the 5th day of June, 2019 and is made between:\n"
+        "(1) GLOBEX HOLDINGS LIMITED, a company incorporated in England (the \"Discloser\"); and\n"
+        "(2) Initech Partners, L.L.C., a Texas limited liability company (the \"Recipient\").\n"
+        "1. The Recipient shall keep the Information confidential for a period of ten (10) years.\n"
+        "7. This Agreement shall continue in force for a period of three (3) years from the date hereof.\n"
+        "8. This Agreement shall be governed by and construed in accordance with the laws of the State of Texas.\n"
+    )
+    schema = {"type": "object", "properties": {
+        "effective_date": {"type": "string", "format": "date"},
+        "party": {"type": "array", "items": {"type": "string"}, "description": "Parties of the contract"},
+        "term": {"type": ["string", "null"], "description": "Length of the contract"},
+        "jurisdiction": {"type": ["string", "null"]}}}
+    assert extractor.extract([_page(text)], schema).data == {
+        "effective_date": "2019-06-05",
+        "party": ["GLOBEX HOLDINGS LIMITED", "Initech Partners, L.L.C."],
+        "term": "3 years",
+        "jurisdiction": "Texas",
+    }
