@@ -10,7 +10,11 @@ For each field of the schema:
    NER, enum values, label/value lines, table rows for arrays of objects);
 3. each candidate is *scored* by the cues near it (closer is stronger), cues that argue
    against it, its type fit, the shape of the schema's ``examples``, its position, and
-   (with an embedder) the similarity of its sentence to the field;
+   (with an embedder) the similarity of its sentence to the field. Layout counts too: a
+   value paired with its label in a column of labels, or printed above its own label,
+   is scored by that label; a sibling field of the same kind claims the values its own
+   words point at; a code field's qualifier ("PO" in ``po_number``) must be near it;
+   on pseudonymised text a token of the field's kind (``<EMAIL_ADDRESS_1>``) is a value;
 4. the best candidate above a threshold wins; otherwise the field is ``null`` with
    confidence 0. The winner's span is its citation, so ``quote == page.text[start:end]``
    holds by construction.
