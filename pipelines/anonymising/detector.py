@@ -73,6 +73,7 @@ class PiiDetector:
         score_threshold: float = 0.5,
         default_language: str | None = None,
         cross_language_names: bool = True,
+        first_name_lexicon: bool = True,
     ):
         # Presidio's stock e-mail recogniser reads this when tldextract is imported.
         os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
@@ -90,6 +91,12 @@ class PiiDetector:
         self.score_threshold = score_threshold
         self.default_language = default_language or self.languages[0]
         self.cross_language_names = cross_language_names
+        if first_name_lexicon:
+            from pipelines.anonymising.first_names import first_names
+
+            self.first_names = first_names()
+        else:
+            self.first_names = frozenset()
         self._nlp_engine = nlp_engine
 
         registry = RecognizerRegistry(supported_languages=list(self.languages))
@@ -113,9 +120,7 @@ class PiiDetector:
         )
         self._lock = threading.Lock()
         self._langid = None
-        global _STOP_WORDS
-        if not _STOP_WORDS:
-            _STOP_WORDS = _load_stop_words()
+
 
     # Language -------------------------------------------------------------------
 
@@ -219,6 +224,8 @@ class PiiDetector:
             candidates.append(PiiEntity(entity_type, start, end, score))
         merged = _merge_overlaps(candidates, text)
         if E.PERSON in wanted:
+            if self.first_names:
+                merged = _merge_overlaps(merged + _first_name_pairs(text, merged, self.first_names), text)
             merged = _merge_overlaps(merged + _names_in_lists(text, merged) + _repeated_names(text, merged), text)
         return [e for e in merged if e.type in wanted]
 
@@ -412,6 +419,39 @@ _LIST = re.compile(
 _LIST_ITEM = re.compile(LIST_ITEM)
 
 
+_CAPITALISED_PAIR = re.compile(
+    r"(?<![\w\-'’])([A-ZÀ-ÖØ-Þ\u0100-\u017f][a-zß-öø-ÿ\u0100-\u017f]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)?)"
+    # the surname is looked ahead, not consumed: "Mme Ingrid Vasquez" tries "Mme Ingrid"
+    # then "Ingrid Vasquez"
+    r"(?=[ \t]+((?:[A-Z]\.[ \t]*)?(?:Mc|Mac|O['’])?[A-ZÀ-ÖØ-Þ\u0100-\u017f][\w'’\-]*[a-zß-öø-ÿ\u0100-\u017f][\w'’\-]*))"
+)
+
+
+_STREET_WORDS = frozenset(
+    "street st avenue ave road rd boulevard blvd lane ln drive dr court ct way place pl square "
+    "terrace parkway highway rue allee chemin impasse quai cours route place station church "
+    "school college university hospital hotel park bridge".split()
+)
+
+
+def _first_name_pairs(text: str, found: list[PiiEntity], lexicon: frozenset[str]) -> list[PiiEntity]:
+    """A known first name followed by a capitalised word ("Jouni Hahli", "Louis
+    T. Tanguay") is a person, unless either word is a stop word or the pair sits
+    inside a more specific detection (an address's "avenue Jean Jaurès")."""
+    out = []
+    for m in _CAPITALISED_PAIR.finditer(text):
+        first, last = m.group(1), m.group(2)
+        if fold(first) not in lexicon or fold(first) in _STOP_WORDS or fold(last) in _STOP_WORDS:
+            continue
+        if fold(last) in NAME_DENY or fold(last) in _STREET_WORDS or _is_civility(first):
+            continue
+        start, end = m.start(), m.end(2)
+        if any(f.start < end and start < f.end and E.priority(f.type) >= _PERSON_RANK for f in found):
+            continue
+        out.append(PiiEntity(E.PERSON, _widen_to_civility(text, start), end, _PROPAGATED_SCORE))
+    return out
+
+
 def _names_in_lists(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
     """In an enumeration of capitalised names ("les juges Raimondi, Nicolaou et
     Bianku") where one item is a detected person, the other items are persons too."""
@@ -456,14 +496,21 @@ _CIVILITY_WORDS = frozenset(fold(c.rstrip(".")) for c in CIVILITIES)
 _PERSON_RANK = E.priority(E.PERSON)
 
 
-def _load_stop_words() -> frozenset[str]:
-    from spacy.lang.en.stop_words import STOP_WORDS as EN
-    from spacy.lang.fr.stop_words import STOP_WORDS as FR
+class _StopWords:
+    """French and English stop words (spaCy's lists), folded; loaded on first use."""
 
-    return frozenset(fold(w) for w in EN | FR)
+    _words: frozenset[str] | None = None
+
+    def __contains__(self, word: str) -> bool:
+        if self._words is None:
+            from spacy.lang.en.stop_words import STOP_WORDS as EN
+            from spacy.lang.fr.stop_words import STOP_WORDS as FR
+
+            type(self)._words = frozenset(fold(w) for w in EN | FR)
+        return word in self._words
 
 
-_STOP_WORDS: frozenset[str] = frozenset()
+_STOP_WORDS = _StopWords()
 
 
 

@@ -253,3 +253,30 @@ def test_check_entities(names, ok):
         with pytest.raises(InvalidRequest) as error:
             check_entities(names)
         assert "SHOE_SIZE" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a huge Ingrid Vasquez fan", ["Ingrid Vasquez"]),
+        ("signé par Mme Ingrid Vasquez", ["Mme Ingrid Vasquez"]),
+        ("written by Ingrid T. Vasquez", ["Ingrid T. Vasquez"]),
+        ("meet at Ingrid Street", []),  # a street named after someone
+        ("Ingrid The", []),  # stop word
+        ("Mardi Gras", []),  # not in the lexicon
+    ],
+)
+def test_first_name_pairs(text, expected):
+    from pipelines.anonymising.detector import _first_name_pairs
+
+    found = _first_name_pairs(text, [], frozenset({"ingrid"}))
+    assert [text[e.start : e.end] for e in found] == expected
+
+
+def test_first_name_lexicon_loads_when_installed():
+    pytest.importorskip("gender_guesser")
+    from pipelines.anonymising.first_names import first_names
+
+    names = first_names()
+    assert {"jean", "marie", "helene", "jouni", "mohamed"} <= names
+    assert "dupont" not in names
