@@ -376,11 +376,12 @@ class QdrantIndex:
             depth = max(limit * self.prefetch_factor, self.min_prefetch)
             response = self.client.query_points(
                 collection_name=name,
+                # The top-level filter is propagated into each prefetch (server and local
+                # mode alike), so candidates are filtered before the branch limits apply;
+                # repeating it per prefetch would only evaluate it twice.
                 prefetch=[
-                    qm.Prefetch(query=dense_query, using=DENSE, filter=query_filter, limit=depth),
-                    qm.Prefetch(
-                        query=_to_qdrant_sparse(sparse), using=SPARSE, filter=query_filter, limit=depth
-                    ),
+                    qm.Prefetch(query=dense_query, using=DENSE, limit=depth),
+                    qm.Prefetch(query=_to_qdrant_sparse(sparse), using=SPARSE, limit=depth),
                 ],
                 query=qm.FusionQuery(fusion=qm.Fusion.RRF),
                 query_filter=query_filter,

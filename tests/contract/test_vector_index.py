@@ -215,6 +215,20 @@ def test_acl_matrix(index: VectorIndex, caller_groups, point_groups, visible: bo
     assert search_ids(index, flt, sparse=SPARSE.encode_query("texte passage")) == expected
 
 
+def test_filters_apply_inside_the_query_not_after_it(index: VectorIndex) -> None:
+    """Many better-scoring hidden points must not crowd the visible one out of the top k."""
+    hidden = [
+        make_point(f"hidden{i}", 0, dense=unit(1, 0.001 * i, 0, 0), acl_groups=("hr",), text="texte passage")
+        for i in range(120)
+    ]
+    visible = make_point("visible", 0, dense=unit(0, 1, 0, 0), text="autre chose")
+    index.upsert(PHYSICAL, [*hidden, visible])
+    flt = IndexFilter(acl_groups=("sales",))
+    for sparse in (None, SPARSE.encode_query("texte passage")):
+        hits = index.search(ALIAS, dense=unit(1, 0, 0, 0), sparse=sparse, flt=flt, limit=3)
+        assert [h.payload["document_id"] for h in hits] == ["visible"]
+
+
 @pytest.mark.parametrize(
     ("flt", "expected"),
     [
