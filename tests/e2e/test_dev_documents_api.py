@@ -28,7 +28,7 @@ def real_api(tmp_path_factory, dev_data):
     data_dir = tmp_path_factory.mktemp("dev-docs")
     embedder = HashingEmbedder()
     settings = Settings(data_dir=data_dir, api_keys=json.dumps(list(KEYS.values())), preload_models=False,
-                        ocr_max_pages=3, parse_timeout_s=240, default_embedder=embedder.name,
+                        ocr_max_pages=3, parse_timeout_s=600, default_embedder=embedder.name,
                         embedders=[embedder.name])
     app = create_app(settings, overrides={"embedders": {embedder.name: embedder}})
     with TestClient(app) as client:
