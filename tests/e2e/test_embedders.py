@@ -133,3 +133,15 @@ def test_throughput_on_realistic_chunks(embedder: Embedder) -> None:
         f"\n{embedder.name}: {len(texts)} chunks (mean {mean_chars:.0f} chars) in {elapsed:.1f} s"
         f" = {len(texts) / elapsed:.1f} passages/s"
     )
+
+
+def test_concurrent_callers_get_the_same_vectors() -> None:
+    """The API shares one instance between request threads (a lock serialises encode)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = loaded("use-multilingual-v3")
+    texts = [f"Le contrat numéro {i} couvre les dommages." for i in range(24)]
+    expected = model.embed_documents(texts)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: model.embed_documents(texts[i : i + 6]), range(0, 24, 6)))
+    np.testing.assert_allclose(np.vstack(results), expected, atol=1e-5)
