@@ -1,6 +1,7 @@
 """Vector index backends (see ``qdrant_index`` for the payload and naming scheme)."""
 
 from pipelines.indexing.qdrant_index import (
+    TAG_KEY_PATTERN,
     QdrantIndex,
     alias_name,
     build_filter,
@@ -10,6 +11,7 @@ from pipelines.indexing.qdrant_index import (
 )
 
 __all__ = [
+    "TAG_KEY_PATTERN",
     "QdrantIndex",
     "alias_name",
     "build_filter",

@@ -28,7 +28,7 @@ import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from pipelines.errors import Conflict, NotFound
+from pipelines.errors import Conflict, InvalidRequest, NotFound
 from pipelines.types import Chunk, IndexFilter, IndexPoint, ScoredChunk, SparseVector
 
 DENSE = "dense"
@@ -37,6 +37,10 @@ ALL_GROUPS = "*"
 
 _POINT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "docintel/chunk")
 _UNSAFE = re.compile(r"[^a-z0-9]+")
+
+TAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""Tag keys that payload filters address unambiguously (``tags.<key>``: a dot or a
+space would be read as a path). Validate API input with it too."""
 
 # Payload fields with a server-side index (local mode ignores them): the filters.
 _KEYWORD_FIELDS = ("document_id", "acl_groups")
@@ -89,7 +93,8 @@ def chunk_payload(
 
     ``text`` is the (pseudonymised) chunk text, ``start``/``end`` its offsets in the
     stored page text, ``orig_start``/``orig_end`` in the original page. ``extra`` adds
-    keys (it may not override the ones above).
+    keys (it may not override the ones above). Tag keys must match ``TAG_KEY_PATTERN``
+    (``InvalidRequest`` otherwise); values are stored as strings.
     """
     payload: dict[str, Any] = {
         "document_id": document_id,
@@ -103,7 +108,7 @@ def chunk_payload(
         "text": chunk.text,
         "bbox": list(chunk.bbox) if chunk.bbox is not None else None,
         "acl_groups": list(acl_groups),
-        "tags": {str(k): str(v) for k, v in (tags or {}).items()},
+        "tags": _checked_tags(tags or {}),
         "ready": ready,
     }
     for key, value in (extra or {}).items():
@@ -111,6 +116,16 @@ def chunk_payload(
             raise ValueError(f"extra payload key {key!r} would override a core field")
         payload[key] = value
     return payload
+
+
+def _checked_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    bad = sorted(k for k in tags if not TAG_KEY_PATTERN.fullmatch(str(k)))
+    if bad:
+        raise InvalidRequest(
+            f"tag keys must be 1-64 letters, digits, '_' or '-': {', '.join(map(repr, bad))}",
+            errors=[{"field": "tags", "message": f"invalid key {k!r}"} for k in bad],
+        )
+    return {str(k): str(v) for k, v in tags.items()}
 
 
 def _match(key: str, value: Any) -> qm.FieldCondition:
@@ -133,7 +148,7 @@ def build_filter(flt: IndexFilter, *, only_ready: bool = True) -> qm.Filter:
         must.append(_match("ready", True))
     if flt.document_ids:
         must.append(qm.FieldCondition(key="document_id", match=qm.MatchAny(any=list(flt.document_ids))))
-    for key, value in sorted(flt.tags.items()):
+    for key, value in sorted(_checked_tags(flt.tags).items()):
         must.append(_match(f"tags.{key}", value))
     if flt.acl_groups is not None and ALL_GROUPS not in flt.acl_groups:
         visible: list[Any] = [qm.IsEmptyCondition(is_empty=qm.PayloadField(key="acl_groups"))]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from models.sparse import LexicalSparseEncoder
-from pipelines.errors import Conflict
-from pipelines.indexing import alias_name, chunk_payload, physical_collection_name, point_id
+from pipelines.errors import Conflict, InvalidRequest
+from pipelines.indexing import alias_name, build_filter, chunk_payload, physical_collection_name, point_id
 from pipelines.ports import VectorIndex
 from pipelines.types import Chunk, IndexFilter, IndexPoint, SparseVector
 from tests.contract.backends import BACKENDS, IndexBackend
@@ -95,6 +95,22 @@ def test_names_are_distinct_and_safe(a, b) -> None:
         assert name.replace("_", "").replace("-", "").isalnum() and name.islower()
     assert physical_collection_name(*a, "e", "1", 1) != physical_collection_name(*a, "e", "2", 1)
     assert physical_collection_name(*a, "e", "1", 1) != physical_collection_name(*a, "e", "1", 2)
+
+
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [("year", True), ("doc-type_2", True), ("a.b", False), ("with space", False), ("", False), ("x" * 65, False)],
+)
+def test_tag_keys_are_checked_where_they_enter_the_index(key: str, accepted: bool) -> None:
+    chunk = Chunk(page=1, start=0, end=1, text="x", index=0)
+    if accepted:
+        assert chunk_payload(chunk, document_id="d", filename="f", tags={key: "v"})["tags"] == {key: "v"}
+        build_filter(IndexFilter(tags={key: "v"}))
+    else:
+        with pytest.raises(InvalidRequest):
+            chunk_payload(chunk, document_id="d", filename="f", tags={key: "v"})
+        with pytest.raises(InvalidRequest):
+            build_filter(IndexFilter(tags={key: "v"}))
 
 
 def test_point_ids_are_deterministic_uuids() -> None:
