@@ -1,6 +1,7 @@
 """Anonymisation benchmark: our whole anonymiser next to plain Presidio, same texts, same run.
 
-    .venv/bin/python bench/anonymise.py [--rounds 2] [--eval] [--write bench/BENCHMARKS.md]
+    .venv/bin/python bench/anonymise.py [--rounds 2] [--eval [--compare-french-model fr_core_news_sm]]
+                                        [--write bench/BENCHMARKS.md]
 
 Texts: the dev PII set (``../shared/eval/dev/pii``, French court cases and English
 synthetic/social texts; ``DOCINTEL_EVAL_DIR`` overrides) and our French
@@ -100,6 +101,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--eval", action="store_true", help="also print the PII evaluation")
+    parser.add_argument(
+        "--compare-french-model",
+        help="with --eval: also evaluate person names with this French spaCy package (e.g. fr_core_news_sm)",
+    )
     parser.add_argument("--write", type=Path, help="replace the Anonymisation section of this markdown file")
     args = parser.parse_args()
 
@@ -148,7 +153,7 @@ def main() -> None:
     lines = [
         SECTION,
         "",
-        f"`.venv/bin/python bench/anonymise.py --rounds {args.rounds}` on {platform.machine()}, "
+        f"`.venv/bin/python bench/anonymise.py {' '.join(sys.argv[1:])}` on {platform.machine()}, "
         f"{os.cpu_count()} cores (shared, noisy: compare ratios, not absolute figures), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         f"Texts: {len(items)} ({chars:,} characters): dev PII set (French ECHR, English synthetic "
@@ -176,6 +181,26 @@ def main() -> None:
     if args.eval:
         result = evaluate_pii(datasets(), detector)
         lines += ["", "### PII evaluation of docintel (default entity set)", "", format_report(result)]
+        if args.compare_french_model:
+            other_models = dict(DEFAULT_SPACY_MODELS, fr=args.compare_french_model)
+            other = PiiDetector(build_nlp_engine(other_models), languages=("fr", "en"))
+            compared = {g["source"]: g for g in evaluate_pii(datasets(), other)["groups"]}
+            lines += [
+                f"### French spaCy model: {DEFAULT_SPACY_MODELS['fr']} vs {args.compare_french_model} "
+                "(whole detector, PERSON)",
+                "",
+                f"| source | leak rate {DEFAULT_SPACY_MODELS['fr']} | leak rate {args.compare_french_model} "
+                f"| precision {DEFAULT_SPACY_MODELS['fr']} | precision {args.compare_french_model} |",
+                "|---|---:|---:|---:|---:|",
+            ]
+            for group in result["groups"]:
+                mine, theirs = group["categories"].get("PERSON"), compared[group["source"]]["categories"].get("PERSON")
+                if mine and theirs:
+                    lines.append(
+                        f"| {group['source']} ({group['language']}) | {mine['leak_rate']:.3f} | "
+                        f"{theirs['leak_rate']:.3f} | {(mine['precision'] or 0):.3f} | {(theirs['precision'] or 0):.3f} |"
+                    )
+            lines.append("")
         baseline_result = evaluate_pii(datasets(), PresidioAsDetector(plain_analyzer, detector.entities))
         lines += [
             "### Presidio default on the same data (same entity set, its own type names)",
