@@ -5,7 +5,8 @@ Why not unstructured's own converter: it runs ``soffice`` with the user's defaul
 each other), without a time limit, and waits while *any* soffice process is running.
 Here each conversion gets a private temporary directory holding the input, the output
 and its own LibreOffice profile (``-env:UserInstallation``), with ``HOME`` pointed there
-too, runs in its own process group and is killed as a group past the time limit.
+too, and is killed with its helper processes past the time limit. It stays in the
+caller's process group, so a sandbox worker killed mid-conversion takes soffice with it.
 Invariant: nothing is written outside that temporary directory, which is removed.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -55,13 +55,13 @@ def convert_with_libreoffice(data: bytes, *, source_suffix: str, target_suffix: 
         ]
         env = {**os.environ, "HOME": str(work), "TMPDIR": str(work), "SAL_USE_VCLPLUGIN": "svp"}
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   stdin=subprocess.DEVNULL, cwd=work, env=env, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, cwd=work, env=env)
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise LimitExceeded(f"converting the .{source_suffix} file took longer than {timeout_s:g} s") from None
         finally:
-            _kill_group(process)
+            _kill_tree(process)
         produced = out_dir / f"input.{target_suffix}"
         if not produced.is_file() or produced.stat().st_size == 0:
             raise CorruptDocument(f"the .{source_suffix} file could not be read (LibreOffice could not convert it)")
@@ -70,13 +70,23 @@ def convert_with_libreoffice(data: bytes, *, source_suffix: str, target_suffix: 
         return produced.read_bytes()
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    """soffice forks helpers (oosplash -> soffice.bin): end the whole session group."""
+def _kill_tree(process: subprocess.Popen) -> None:
+    """soffice forks helpers (oosplash -> soffice.bin): end them all, then reap."""
+    import psutil
+
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        helpers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        helpers = []
+    for helper in helpers:
+        try:
+            helper.kill()
+        except psutil.Error:
+            pass
+    if process.poll() is None:
+        process.kill()
     try:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
         pass
+    psutil.wait_procs(helpers, timeout=5)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
 import resource
+import signal
 import threading
 import time
 from typing import Any
@@ -29,6 +31,9 @@ log = logging.getLogger("docintel.parsing")
 
 
 def _worker_main(conn, parser_kwargs: dict[str, Any], memory_mb: int) -> None:
+    # Own process group: killing the worker on a timeout also ends the helpers it started
+    # (tesseract, LibreOffice), which would otherwise outlive it.
+    os.setpgrp()
     soft = memory_mb * 1024 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     # Soft limit only: helper programs (tesseract, soffice) may raise theirs back.
@@ -69,6 +74,11 @@ class _Worker:
         child.close()
 
     def kill(self) -> None:
+        if self.process.pid is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)  # the worker and its helpers
+            except (ProcessLookupError, PermissionError):
+                pass
         if self.process.is_alive():
             self.process.kill()
         self.process.join(5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -192,3 +193,46 @@ def test_legacy_doc_converts_in_a_private_profile(parser, tmp_path, monkeypatch)
     monkeypatch.setenv("HOME", str(tmp_path))  # the converter must not touch the caller's HOME
     assert "Avenant au contrat 12" in parser.parse(doc).pages[0].text
     assert list(tmp_path.iterdir()) == []
+
+
+def _tesseract_pids() -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "tesseract":
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":  # a killed process not yet reaped is not running
+                    pids.add(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("shutil").which("tesseract"), reason="tesseract is not installed")
+def test_sandbox_timeout_during_ocr_leaves_no_running_helper():
+    import pymupdf
+
+    from pipelines.parsing import SandboxedParser
+
+    src = pymupdf.open()
+    page = src.new_page(width=1200, height=1600)
+    for line in range(60):
+        page.insert_text((40, 40 + line * 25), f"Ligne {line} du constat amiable, témoin et assureur", fontsize=14)
+    scan = pymupdf.open()
+    scan.new_page(width=1200, height=1600).insert_image(page.rect, stream=page.get_pixmap(dpi=200).tobytes("png"))
+    sandbox = SandboxedParser(timeout_s=60, workers=1)
+    try:
+        sandbox.parse(pdf_bytes(["warm-up"]))  # start the worker (imports) outside the time budget
+        sandbox.timeout_s = 1.5
+        before = _tesseract_pids()
+        with pytest.raises(LimitExceeded):
+            sandbox.parse(scan.tobytes())  # OCR of a dense 1200x1600 page takes several seconds
+        deadline = time.monotonic() + 0.5  # SIGKILL is immediate; a finished OCR would also exit
+        while _tesseract_pids() - before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _tesseract_pids() - before, "a tesseract outlived its killed worker"
+        sandbox.timeout_s = 60  # a fresh worker starts (imports) for the next parse
+        assert "warm-up" in sandbox.parse(pdf_bytes(["warm-up"])).pages[0].text
+    finally:
+        sandbox.close()
