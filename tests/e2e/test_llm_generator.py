@@ -33,7 +33,7 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def generator(llama_server: str) -> OpenAICompatibleGenerator:  # noqa: F811
-    return OpenAICompatibleGenerator(llama_server, SMOLLM2_ALIAS, timeout=300, max_tokens=96)
+    return OpenAICompatibleGenerator(llama_server, SMOLLM2_ALIAS, timeout=300, max_tokens=64)
 
 
 @pytest.fixture(scope="module")
