@@ -8,8 +8,8 @@ import zipfile
 from pipelines.errors import CorruptDocument, EmptyDocument, EncryptedDocument, LimitExceeded, UnsupportedMediaType
 from pipelines.parsing import office
 from pipelines.parsing import sniff as mt
-from pipelines.parsing.ocr import image_to_png, ocr_image_bytes
-from pipelines.parsing.pdf import PyMuPDFParser
+from pipelines.parsing.ocr import image_to_png
+from pipelines.parsing.pdf import PyMuPDFParser, ocr_image
 from pipelines.types import Page, ParsedDocument
 
 MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
@@ -46,10 +46,9 @@ class DocumentParser:
         if media_type == mt.ENCRYPTED_OFFICE:
             return self._parse_by_type(_decrypt_office(data, password), filename, None)
         if media_type in mt.IMAGE_TYPES:
-            text = ocr_image_bytes(image_to_png(data), self.ocr_languages)
-            # No blocks: tesseract's plain-text output has no boxes, and a made-up box
-            # would mislead a citation more than none.
-            return ParsedDocument(media_type, (Page(1, text),), ocr_pages=(1,) if text else ())
+            # Block boxes are in image pixels (the page is the image at 1 px = 1 pt).
+            text, blocks = ocr_image(image_to_png(data), self.ocr_languages)
+            return ParsedDocument(media_type, (Page(1, text, blocks),), ocr_pages=(1,) if text else ())
         if media_type in mt.TEXT_TYPES:
             return office.parse_text(data, media_type)
         if media_type == mt.EML and _is_smime(data):

@@ -3,6 +3,9 @@ pages that have images but no text layer."""
 
 from __future__ import annotations
 
+import functools
+import re
+
 from pipelines.errors import CorruptDocument, EncryptedDocument, LimitExceeded
 from pipelines.parsing.ocr import ocr_image_bytes
 from pipelines.types import Block, Page, ParsedDocument
@@ -55,8 +58,7 @@ class PyMuPDFParser:
                 if not text.strip() and _has_images(page):
                     if ocr_budget > 0:
                         ocr_budget -= 1
-                        text = ocr_page(page, self.ocr_languages, self.ocr_dpi)
-                        blocks = (Block(0, len(text), tuple(page.rect)),) if text else ()
+                        text, blocks = ocr_page_with_blocks(page, self.ocr_languages, self.ocr_dpi)
                         if text:
                             ocr_pages.append(number)
                     elif ocr_budget == 0:
@@ -66,11 +68,11 @@ class PyMuPDFParser:
         return ParsedDocument("application/pdf", tuple(pages), tuple(ocr_pages), tuple(warnings))
 
 
-def page_text_and_blocks(page) -> tuple[str, tuple[Block, ...]]:
+def page_text_and_blocks(page, textpage=None) -> tuple[str, tuple[Block, ...]]:
     parts: list[str] = []
     blocks: list[Block] = []
     offset = 0
-    for x0, y0, x1, y1, block_text, _no, block_type in page.get_text("blocks", sort=True):
+    for x0, y0, x1, y1, block_text, _no, block_type in page.get_text("blocks", sort=True, textpage=textpage):
         if block_type != 0:
             continue
         block_text = block_text.strip()
@@ -95,3 +97,73 @@ def _has_images(page) -> bool:
 def ocr_page(page, languages: str, dpi: int) -> str:
     pixmap = page.get_pixmap(dpi=dpi)
     return ocr_image_bytes(pixmap.tobytes("png"), languages)
+
+
+def ocr_page_with_blocks(page, languages: str, dpi: int) -> tuple[str, tuple[Block, ...]]:
+    """OCR text of a page and its blocks with real boxes (page coordinates).
+
+    PyMuPDF's built-in OCR (MuPDF's tesseract with the Debian language data) is preferred:
+    it returns positioned blocks, so citations of scans get boxes, and it ran ~2.5x faster
+    than the tesseract command here. Without language data it falls back to the command,
+    whose plain text gets one block covering the page.
+    """
+    text, blocks = _ocr(page, languages, dpi)
+    if looks_like_ocr_noise(text):
+        return "", ()
+    return text, blocks
+
+
+def _ocr(page, languages: str, dpi: int) -> tuple[str, tuple[Block, ...]]:
+    tessdata = tessdata_dir()
+    if tessdata:
+        try:
+            textpage = page.get_textpage_ocr(language=languages, dpi=dpi, full=True, tessdata=tessdata)
+            return page_text_and_blocks(page, textpage=textpage)
+        except (RuntimeError, ValueError):  # e.g. a language pack missing: try the command
+            pass
+    text = ocr_page(page, languages, dpi)
+    return text, ((Block(0, len(text), tuple(page.rect)),) if text else ())
+
+
+_WORDLIKE = re.compile(r"^(?:[^\W\d_]{3,}(?:['’.-][^\W\d_]+)*|\d[\d.,/:-]*\d)$")
+MIN_WORDLIKE_SHARE = 0.3
+
+
+def looks_like_ocr_noise(text: str) -> bool:
+    """True when OCR output is mostly not words (a photo or drawing read as text).
+
+    Share of tokens that are words of 3+ letters or numbers of 2+ digits, after edge
+    punctuation is stripped: ~0.9 on scanned prose or forms, ~0.1 on a flower photo.
+    Indexing such noise would only produce false matches.
+    """
+    tokens = [t.strip(".,;:!?()[]{}«»“”‘’\"'") for t in text.split()]
+    tokens = [t for t in tokens if t]
+    if not tokens:
+        return False
+    wordlike = sum(bool(_WORDLIKE.match(t)) for t in tokens)
+    return wordlike < MIN_WORDLIKE_SHARE * len(tokens)
+
+
+@functools.lru_cache(maxsize=1)
+def tessdata_dir() -> str | None:
+    """Tesseract's language data directory ($TESSDATA_PREFIX or the system install)."""
+    import fitz
+
+    try:
+        return fitz.get_tessdata() or None
+    except Exception:  # noqa: BLE001 - PyMuPDF raises when tesseract is not installed
+        return None
+
+
+def ocr_image(png: bytes, languages: str) -> tuple[str, tuple[Block, ...]]:
+    """OCR of an image (PNG bytes) placed on a page of its own pixel size, so block boxes
+    are in image pixels. Small images are rendered up to ~2000 px on the long side
+    (tesseract reads small print badly)."""
+    import fitz
+
+    width, height = fitz.Pixmap(png).irect[2:]
+    doc = fitz.open()
+    page = doc.new_page(width=width, height=height)
+    page.insert_image(page.rect, stream=png)
+    scale = max(1.0, min(3.0, 2000 / max(width, height, 1)))
+    return ocr_page_with_blocks(page, languages, int(72 * scale))

@@ -236,3 +236,39 @@ def test_sandbox_timeout_during_ocr_leaves_no_running_helper():
         assert "warm-up" in sandbox.parse(pdf_bytes(["warm-up"])).pages[0].text
     finally:
         sandbox.close()
+
+
+@pytest.mark.parametrize(
+    "ocr_text, is_noise",
+    [
+        ("Lorem ipsum dolor sit amet, consectetur adipiscing elit.", False),
+        ("Montant 1 250,00 € TTC", False),
+        ("It\nDoesn't\n\nà\nWork?!?!?!\n/", False),
+        ("‘<i\nNat\nee\neee: ae\nPl\n\nLi ! .\n\n», \\ 1\n=\nan >on\n“ee", True),  # a flower photo
+        ("| — ~ = ,, ' .", True),
+        ("", False),
+    ],
+)
+def test_ocr_noise_filter(ocr_text, is_noise):
+    from pipelines.parsing.pdf import looks_like_ocr_noise
+
+    assert looks_like_ocr_noise(ocr_text) is is_noise
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("shutil").which("tesseract"), reason="tesseract is not installed")
+def test_image_is_ocred_with_boxes_in_pixels(parser):
+    import pymupdf
+
+    src = pymupdf.open()
+    page = src.new_page(width=500, height=120)
+    page.insert_text((20, 70), "Attestation d'assurance 2025", fontsize=30)
+    png = page.get_pixmap(dpi=144).tobytes("png")  # 1000 x 240 px
+    doc = parser.parse(png, filename="scan.pdf")
+    assert doc.media_type == mt.PNG and doc.ocr_pages == (1,)
+    text = doc.pages[0].text
+    assert "Attestation" in text and "2025" in text
+    for block in doc.pages[0].blocks:
+        x0, y0, x1, y1 = block.bbox
+        assert 0 <= x0 < x1 <= 1000 and 0 <= y0 < y1 <= 240
+        assert text[block.start:block.end].strip()
