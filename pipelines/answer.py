@@ -24,7 +24,7 @@ Invariants of every ``Answer`` (asserted by the tests):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -238,13 +238,13 @@ class Answerer:
         evidence = max((p.evidence for p in scored), default=0.0)
         timings["score"] = _ms(clock)
 
-        base = dict(
-            generator_info={"name": gen.name, "version": gen.version},
-            embedder_info={"name": self.embedder.name, "version": self.embedder.version},
-            language=lang,
-            evidence=evidence,
-            retrieved=tuple(_retrieved(h) for h in hits),
-        )
+        base = {
+            "generator_info": {"name": gen.name, "version": gen.version},
+            "embedder_info": {"name": self.embedder.name, "version": self.embedder.version},
+            "language": lang,
+            "evidence": evidence,
+            "retrieved": tuple(_retrieved(h) for h in hits),
+        }
         if evidence < self.abstain_threshold:
             timings.update(answer=0.0, verify=0.0)
             yield DoneEvent(self._abstention(lang, timings_ms=timings, **base))
@@ -407,7 +407,7 @@ def align_sentence(sentence: str, passage: str, lang: str, *, max_window: int = 
     stems = [lexical.all_stems(passage[s:e], lang) for s, e in spans]
     best, best_score = (0, 0), -1.0
     for width in range(1, max_window + 1):
-        for i in range(0, len(spans) - width + 1):
+        for i in range(len(spans) - width + 1):
             if not all(citable[i : i + width]):
                 continue
             covered = set().union(*stems[i : i + width])

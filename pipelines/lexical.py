@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -184,7 +183,7 @@ class Terms:
     weights: dict[str, float]
 
     @staticmethod
-    def of(text: str, lang: str) -> "Terms":
+    def of(text: str, lang: str) -> Terms:
         stops = _stop_words(lang)
         weights: dict[str, float] = {}
         for token, _, _ in words(text):
@@ -201,7 +200,7 @@ class Terms:
     def total(self) -> float:
         return sum(self.weights.values())
 
-    def coverage_in(self, other: "Terms | set[str]") -> float:
+    def coverage_in(self, other: Terms | set[str]) -> float:
         """Weighted share of these terms found in ``other`` (1.0 when there are none)."""
         keys = other.weights if isinstance(other, Terms) else other
         total = self.total
@@ -209,7 +208,7 @@ class Terms:
             return 1.0
         return sum(w for s, w in self.weights.items() if s in keys) / total
 
-    def missing_from(self, other: "Terms | set[str]") -> list[str]:
+    def missing_from(self, other: Terms | set[str]) -> list[str]:
         keys = other.weights if isinstance(other, Terms) else other
         return [s for s in self.weights if s not in keys]
 

@@ -37,7 +37,7 @@ DEFAULT_SUPPORT_THRESHOLD = 0.6
 _MD_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 _MD_LINK_RE = re.compile(r"\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 _HTML_IMG_RE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
-_HTML_LINK_RE = re.compile(r"<a\b[^>]*\bhref\s*=\s*[\"']?([^\"' >]+)[^>]*>(.*?)</a>", re.IGNORECASE | re.S)
+_HTML_LINK_RE = re.compile(r"<a\b[^>]*\bhref\s*=\s*[\"']?([^\"' >]+)[^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
 _URL_RE = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>()\[\]\"']+", re.IGNORECASE)
 _SPACES_RE = re.compile(r"[ \t]{2,}")
 
@@ -248,7 +248,7 @@ class SentenceVerifier:
             spans = lexical.sentence_spans(quote)
             stems = [lexical.all_stems(quote[s:e], lang) for s, e in spans]
             for width in (1, 2):
-                for i in range(0, len(spans) - width + 1):
+                for i in range(len(spans) - width + 1):
                     window = set().union(*stems[i : i + width])
                     precision = len(window & set(terms.weights)) / max(1, len(window))
                     score = terms.coverage_in(window) + 0.1 * precision - 0.02 * (width - 1)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import string
 import time
 import unicodedata
@@ -469,8 +468,8 @@ def threshold_sweep(report: Mapping[str, Any], thresholds: Sequence[float]) -> s
     question below it would have abstained. This is how the one global abstention
     threshold is calibrated (no per-item tuning).
     """
-    lines = ["| threshold | abstention (unanswerable) | false abstention (span) | accuracy span fr | "
-             "accuracy span en |", "|---|---|---|---|---|"]
+    lines = [("| threshold | abstention (unanswerable) | false abstention (span) | accuracy span fr | "
+             "accuracy span en |"), "|---|---|---|---|---|"]
     records = report["records"]
     for t in thresholds:
         def abstains(r: Mapping[str, Any]) -> bool:
@@ -694,7 +693,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         from models.generators import ExtractiveGenerator, OpenAICompatibleGenerator
         from pipelines.answer import DEFAULT_ABSTAIN_THRESHOLD, Answerer
-
         from pipelines.retrieval import PassageScorer
 
         scorer = PassageScorer(None if args.no_similarity else embedder)
@@ -746,7 +744,7 @@ class _Pseudonymiser:
     store: Any
 
     @classmethod
-    def build(cls) -> "_Pseudonymiser":
+    def build(cls) -> _Pseudonymiser:
         from models.pii import build_nlp_engine
         from pipelines.anonymising import Anonymiser, PiiDetector
         from pipelines.anonymising.vault import InMemoryTokenStore

@@ -190,10 +190,11 @@ def build_verifier_set(
                 "negation": _flip_negation(sentence, lang),
             }
             for kind, text in proposals.items():
-                if text and text != sentence or (kind == "verbatim" and text):
-                    if counts[kind] < quota:
-                        counts[kind] += 1
-                        cases.append(VerifierCase(text, passage, kind in SUPPORTED_KINDS, kind, lang, doc.doc_id))
+                # A perturbation that changed nothing is not a case (verbatim is meant to).
+                usable = bool(text) and (kind == "verbatim" or text != sentence)
+                if usable and counts[kind] < quota:
+                    counts[kind] += 1
+                    cases.append(VerifierCase(text, passage, kind in SUPPORTED_KINDS, kind, lang, doc.doc_id))
             # Wrong passage: a true sentence of the same document, another window.
             others = [p for d, p, _ in passages if d.doc_id == doc.doc_id and p != passage]
             if others and counts["wrong_passage"] < quota:
