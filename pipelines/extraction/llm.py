@@ -23,6 +23,9 @@ from pipelines.extraction.schema import FieldSpec, read_fields, validate_schema
 from pipelines.types import Page
 
 
+_TOKEN_LIKE = regex.compile(r"<[A-Z][A-Z_]*_\d+>")
+
+
 class JsonGenerator(Protocol):
     """What the LLM extractor needs from a generator backend (see ``models/generators.py``)."""
 
@@ -150,10 +153,12 @@ class LLMExtractor:
         if spec.type == "array":
             if not isinstance(value, list) or spec.items is None:
                 return []
-            kept = []
+            kept: list = []
             for v in value:
                 located = self._value(view, spec.items, v, path + [len(kept)], fields, errors)
-                if spec.items.type in ("object", "array") or located is not None:
+                duplicate = located is not None and not isinstance(located, (dict, list)) and any(
+                    str(located).casefold() == str(k).casefold() for k in kept)
+                if spec.items.type in ("object", "array") or (located is not None and not duplicate):
                     kept.append(located)
                 else:
                     fields.pop(pointer(path + [len(kept)]), None)
@@ -196,25 +201,30 @@ def locate(view: DocumentView, spec: FieldSpec, value: Any) -> tuple[Any, tuple[
                 return typed, (c.page, c.start, c.end), False
         return None
     text = str(value).strip()
-    if not text:
-        return None
+    if not regex.search(r"[\p{L}\p{N}]", text):
+        return None  # "", ",", "-": nothing to find
+    # Typed values are found by their normalised form or not at all: a date field
+    # whose value is not a date is not "located" because its characters occur somewhere.
     if role == "date":
         iso = V.parse_date(text, day_first=view.day_first) or (text if regex.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None)
         if iso:
             for c in view.dates:
                 if c.value == iso:
                     return iso, (c.page, c.start, c.end), False
+        if not _TOKEN_LIKE.fullmatch(text):
+            return None
     if role == "duration":
         found = V.find_durations(text)
-        if found:
-            for c in view.durations:
-                if c.value == found[0].value:
-                    return c.value, (c.page, c.start, c.end), False
+        for c in view.durations:
+            if found and c.value == found[0].value:
+                return c.value, (c.page, c.start, c.end), False
+        return None
     if role == "currency":
         code = V.currency_of(text) or text.upper()
         for c in view.currencies:
             if c.value == code:
                 return code, (c.page, c.start, c.end), False
+        return None
     pattern = regex.compile(r"\s+".join(regex.escape(w) for w in text.split()), regex.IGNORECASE)
     for i, page in enumerate(view.pages):
         m = pattern.search(page.text)

@@ -136,3 +136,23 @@ def test_prompt_budget_follows_the_generator_context(window, max_tokens, expecte
     if window is not None:
         gen.context_window, gen.max_tokens = window, max_tokens
     assert LLMExtractor(gen).max_document_chars == expected
+
+
+@pytest.mark.parametrize(
+    ("output", "pointer"),
+    [
+        ({"claim_date": ","}, "/claim_date"),  # punctuation occurs in the text but is no date
+        ({"claim_date": "Assuré"}, "/claim_date"),  # a word of the text is no date either
+        ({"insured": " - "}, "/insured"),
+    ],
+)
+def test_typed_fields_are_located_only_as_their_type(output, pointer):
+    result = LLMExtractor(ScriptedGenerator(output)).extract(PAGES, SCHEMA)
+    assert result.fields[pointer].value is None
+
+
+def test_repeated_list_values_are_kept_once():
+    schema = {"type": "object", "properties": {"people": {"type": "array", "items": {"type": "string"}}}}
+    result = LLMExtractor(ScriptedGenerator({"people": ["Jean Dupont", "JEAN DUPONT", "Nobody"]})).extract(PAGES, schema)
+    assert result.data["people"] == ["Jean Dupont"]
+    assert set(result.fields) == {"/people/0"}
