@@ -41,6 +41,7 @@ def _worker_main(conn, parser_kwargs: dict[str, Any], memory_mb: int) -> None:
     from pipelines.parsing.document import DocumentParser
 
     parser = DocumentParser(**parser_kwargs)
+    threading.Thread(target=_preload_parsers, name="docintel-parser-preload", daemon=True).start()
     while True:
         try:
             request = conn.recv()
@@ -63,6 +64,25 @@ def _worker_main(conn, parser_kwargs: dict[str, Any], memory_mb: int) -> None:
             conn.send(result)
         except Exception:
             conn.send(("err", CorruptDocument("the parse result could not be returned")))
+
+
+def _preload_parsers() -> None:
+    """Import the heavy format libraries in the background of a fresh worker.
+
+    Why: the first Office/HTML/e-mail parse in a worker otherwise pays ~10-25 s of imports
+    (unstructured and its dependencies) inside its time budget; a PDF parse started
+    meanwhile is not delayed by more than the GIL share. Failures are left for the real
+    parse to report.
+    """
+    try:
+        import fitz  # noqa: F401
+        from unstructured.partition import docx, email, html, pptx, xlsx  # noqa: F401
+
+        from pipelines.parsing.office import _use_rule_based_sentences
+
+        _use_rule_based_sentences()
+    except Exception:  # noqa: BLE001 - preloading is an optimisation only
+        log.debug("parser preload failed", exc_info=True)
 
 
 class _Worker:
@@ -89,16 +109,18 @@ class SandboxedParser:
     """``pipelines.ports.Parser`` running ``DocumentParser`` in worker processes."""
 
     def __init__(self, *, timeout_s: float = 300.0, memory_mb: int = 3072, max_pages: int = 5000,
-                 ocr_max_pages: int = 200, ocr_languages: str = "fra+eng", workers: int = 1):
+                 ocr_max_pages: int = 200, ocr_languages: str = "fra+eng", workers: int = 1, prestart: bool = False):
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self._parser_kwargs = {"max_pages": max_pages, "ocr_max_pages": ocr_max_pages, "ocr_languages": ocr_languages}
         self._ctx = mp.get_context("spawn")
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
-        for _ in range(workers):
-            self._idle.put(None)  # a slot; the process starts on first use
         self._lock = threading.Lock()
         self._all: set[_Worker] = set()
+        for _ in range(workers):
+            # A slot; its process starts on first use, or now with ``prestart`` (a server
+            # does that at start-up so the first upload does not wait for imports).
+            self._idle.put(self._spawn() if prestart else None)
 
     def parse(self, data: bytes, *, filename: str = "", password: str | None = None) -> ParsedDocument:
         worker = self._idle.get()

@@ -272,3 +272,17 @@ def test_image_is_ocred_with_boxes_in_pixels(parser):
         x0, y0, x1, y1 = block.bbox
         assert 0 <= x0 < x1 <= 1000 and 0 <= y0 < y1 <= 240
         assert text[block.start:block.end].strip()
+
+
+def test_prestarted_sandbox_parses_and_closes_its_workers():
+    from pipelines.parsing import SandboxedParser
+
+    sandbox = SandboxedParser(timeout_s=60, workers=2, prestart=True)
+    processes = [w.process for w in list(sandbox._idle.queue)]
+    assert len(processes) == 2 and all(p.is_alive() for p in processes)
+    try:
+        for i in range(3):
+            assert f"run {i}" in sandbox.parse(pdf_bytes([f"run {i}"])).pages[0].text
+    finally:
+        sandbox.close()
+    assert not any(p.is_alive() for p in processes)
