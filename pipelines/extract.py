@@ -29,13 +29,13 @@ from pipelines.ports import Embedder
 from pipelines.types import Page
 
 __all__ = [
-    "Extractor",
-    "ExtractiveExtractor",
-    "LLMExtractor",
     "ExtractionResult",
-    "FieldResult",
+    "ExtractiveExtractor",
+    "Extractor",
     "FieldCitation",
+    "FieldResult",
     "FieldSpec",
+    "LLMExtractor",
     "build_extractor",
     "check_citations",
     "read_fields",

@@ -11,11 +11,7 @@ from __future__ import annotations
 import re
 
 STOPWORDS = frozenset(
-    """a an the of to in on at by for from with and or as is are be been was were this that
-    these those it its which who whom whose what when where how than then there here such
-    any all each every some no not other into onto per via e.g eg i.e ie etc whether if
-    le la les un une des du de d l à au aux en et ou par pour sur dans avec sans est sont
-    ce cette ces qui que dont où son sa ses leur leurs""".split()
+    ["a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "from", "with", "and", "or", "as", "is", "are", "be", "been", "was", "were", "this", "that", "these", "those", "it", "its", "which", "who", "whom", "whose", "what", "when", "where", "how", "than", "then", "there", "here", "such", "any", "all", "each", "every", "some", "no", "not", "other", "into", "onto", "per", "via", "e.g", "eg", "i.e", "ie", "etc", "whether", "if", "le", "la", "les", "un", "une", "des", "du", "de", "d", "l", "à", "au", "aux", "en", "et", "ou", "par", "pour", "sur", "dans", "avec", "sans", "est", "sont", "ce", "cette", "ces", "qui", "que", "dont", "où", "son", "sa", "ses", "leur", "leurs"]
 )
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -95,50 +91,35 @@ NEGATIVE_CUES: dict[str, tuple[str, ...]] = {
 }
 
 ENTITY_WORDS = frozenset(
-    """party parties issuer seller vendor supplier buyer customer client company organisation
-    organization employer employee person insurer insured policyholder beneficiary tenant
-    landlord lessor lessee contractor signatory partner name holder owner assureur assuré
-    souscripteur bénéficiaire vendeur acheteur fournisseur émetteur société entreprise""".split()
+    ["party", "parties", "issuer", "seller", "vendor", "supplier", "buyer", "customer", "client", "company", "organisation", "organization", "employer", "employee", "person", "insurer", "insured", "policyholder", "beneficiary", "tenant", "landlord", "lessor", "lessee", "contractor", "signatory", "partner", "name", "holder", "owner", "assureur", "assuré", "souscripteur", "bénéficiaire", "vendeur", "acheteur", "fournisseur", "émetteur", "société", "entreprise"]
 )
-LOCATION_WORDS = frozenset("jurisdiction governing law country state pays juridiction venue".split())
-DURATION_WORDS = frozenset("term duration period length durée tenure".split())
-CURRENCY_WORDS = frozenset("currency devise".split())
-PERCENT_WORDS = frozenset("percent percentage pct rate tax_percent taux".split())
-CODE_WORDS = frozenset("number no num nr id ref reference code numero numéro identifier siren siret gstin cin coc".split())
-DATE_WORDS = frozenset("date datum dated day".split())
+LOCATION_WORDS = frozenset(["jurisdiction", "governing", "law", "country", "state", "pays", "juridiction", "venue"])
+DURATION_WORDS = frozenset(["term", "duration", "period", "length", "durée", "tenure"])
+CURRENCY_WORDS = frozenset(["currency", "devise"])
+PERCENT_WORDS = frozenset(["percent", "percentage", "pct", "rate", "tax_percent", "taux"])
+CODE_WORDS = frozenset(["number", "no", "num", "nr", "id", "ref", "reference", "code", "numero", "numéro", "identifier", "siren", "siret", "gstin", "cin", "coc"])
+DATE_WORDS = frozenset(["date", "datum", "dated", "day"])
 MONEY_WORDS = frozenset(
-    """amount total price cost fee premium deductible sum subtotal untaxed tax vat balance
-    montant prix franchise prime gross net charge charges paid due""".split()
+    ["amount", "total", "price", "cost", "fee", "premium", "deductible", "sum", "subtotal", "untaxed", "tax", "vat", "balance", "montant", "prix", "franchise", "prime", "gross", "net", "charge", "charges", "paid", "due"]
 )
-ADDRESS_WORDS = frozenset("address street city zip postcode postal town adresse rue ville".split())
-GRAND_TOTAL_WORDS = frozenset("total amount gross ttc due balance montant".split())
-PART_TOTAL_WORDS = frozenset("untaxed net subtotal tax vat tva btw ht deductible franchise unit price rooms fee discount".split())
+ADDRESS_WORDS = frozenset(["address", "street", "city", "zip", "postcode", "postal", "town", "adresse", "rue", "ville"])
+GRAND_TOTAL_WORDS = frozenset(["total", "amount", "gross", "ttc", "due", "balance", "montant"])
+PART_TOTAL_WORDS = frozenset(["untaxed", "net", "subtotal", "tax", "vat", "tva", "btw", "ht", "deductible", "franchise", "unit", "price", "rooms", "fee", "discount"])
 IDENTIFIER_DIGITS = {"siren": 9, "siret": 14}
 """Identifiers whose length is fixed by law (French company register)."""
 GENERIC_NAME_WORDS = frozenset(
-    """number no num nr id identifier code ref reference value name date amount total type
-    text info information field data numero numéro""".split()
+    ["number", "no", "num", "nr", "id", "identifier", "code", "ref", "reference", "value", "name", "date", "amount", "total", "type", "text", "info", "information", "field", "data", "numero", "numéro"]
 )
 """Words of a field name that say what kind of value it is, not which one."""
-QUANTITY_WORDS = frozenset("qty quantity count nombre aantal".split())
+QUANTITY_WORDS = frozenset(["qty", "quantity", "count", "nombre", "aantal"])
 
 # Jurisdictions: US states, Canadian provinces, common countries (English and French).
-US_STATES = (
-    "Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia "
-    "Hawaii Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts "
-    "Michigan Minnesota Mississippi Missouri Montana Nebraska Nevada Ohio Oklahoma Oregon "
-    "Pennsylvania Tennessee Texas Utah Vermont Virginia Washington Wisconsin Wyoming"
-).split() + [
+US_STATES = ["Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware", "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "Ohio", "Oklahoma", "Oregon", "Pennsylvania", "Tennessee", "Texas", "Utah", "Vermont", "Virginia", "Washington", "Wisconsin", "Wyoming"] + [
     "New Hampshire", "New Jersey", "New Mexico", "New York", "North Carolina", "North Dakota",
     "Rhode Island", "South Carolina", "South Dakota", "West Virginia", "District of Columbia",
 ]
 PROVINCES = ["Ontario", "Quebec", "Québec", "British Columbia", "Alberta", "Manitoba", "Nova Scotia"]
-COUNTRIES = (
-    "France Belgium Belgique Switzerland Suisse Luxembourg Germany Allemagne Italy Italie Spain "
-    "Espagne Portugal Netherlands Pays-Bas Ireland Irlande England Scotland Wales Canada Mexico "
-    "Brazil Japan China India Israel Singapore Australia Sweden Norway Denmark Finland Austria "
-    "Poland Pologne Monaco Morocco Maroc Tunisia Tunisie Algeria Algérie Senegal Sénégal"
-).split() + [
+COUNTRIES = ["France", "Belgium", "Belgique", "Switzerland", "Suisse", "Luxembourg", "Germany", "Allemagne", "Italy", "Italie", "Spain", "Espagne", "Portugal", "Netherlands", "Pays-Bas", "Ireland", "Irlande", "England", "Scotland", "Wales", "Canada", "Mexico", "Brazil", "Japan", "China", "India", "Israel", "Singapore", "Australia", "Sweden", "Norway", "Denmark", "Finland", "Austria", "Poland", "Pologne", "Monaco", "Morocco", "Maroc", "Tunisia", "Tunisie", "Algeria", "Algérie", "Senegal", "Sénégal"] + [
     "United States", "United States of America", "United Kingdom", "Royaume-Uni", "Hong Kong",
     "England and Wales", "Cayman Islands", "British Virgin Islands", "Côte d'Ivoire", "États-Unis",
 ]

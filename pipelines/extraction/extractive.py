@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,23 +36,23 @@ import regex
 from pipelines.extraction import values as V
 from pipelines.extraction.cues import (
     ADDRESS_WORDS,
-    GENERIC_NAME_WORDS,
-    GRAND_TOTAL_WORDS,
-    IDENTIFIER_DIGITS,
-    PART_TOTAL_WORDS,
     CODE_WORDS,
     CURRENCY_WORDS,
     DATE_WORDS,
     DURATION_WORDS,
     ENTITY_WORDS,
+    GENERIC_NAME_WORDS,
+    GRAND_TOTAL_WORDS,
+    IDENTIFIER_DIGITS,
     LOCATION_WORDS,
     MONEY_WORDS,
     NEGATIVE_CUES,
-    STOPWORDS,
     ORG_SUFFIXES,
+    PART_TOTAL_WORDS,
     PERCENT_WORDS,
     PLACES,
     QUANTITY_WORDS,
+    STOPWORDS,
     SYNONYMS,
     content_words,
     split_name,
@@ -230,13 +229,7 @@ _CURRENCY = regex.compile(
 )
 _DEFINED_TERM_AFTER = regex.compile(r"^\W{0,3}(?:\(|,\s*(?:an?|the)\s+[\w\s]{0,40}?(?:corporation|company|partnership|limited|association|bank|société|banking)|,?\s*(?:hereinafter|ci-après|having|with\s+(?:its|offices)|located|whose))", regex.IGNORECASE)
 _NOT_ENTITY = frozenset(
-    """agreement company party parties confidential information section exhibit board director
-    directors employee recipient disclosing receiving affiliates affiliate evaluation material
-    transaction schedule article state laws law court courts securities act date effective
-    business purchaser seller buyer executive page signature witness whereas now therefore
-    definition definitions exclusions obligations term termination purpose recitals notices
-    remedies miscellaneous standstill non-disclosure nondisclosure non-competition
-    non-solicitation proprietary disclosure""".split()
+    ["agreement", "company", "party", "parties", "confidential", "information", "section", "exhibit", "board", "director", "directors", "employee", "recipient", "disclosing", "receiving", "affiliates", "affiliate", "evaluation", "material", "transaction", "schedule", "article", "state", "laws", "law", "court", "courts", "securities", "act", "date", "effective", "business", "purchaser", "seller", "buyer", "executive", "page", "signature", "witness", "whereas", "now", "therefore", "definition", "definitions", "exclusions", "obligations", "term", "termination", "purpose", "recitals", "notices", "remedies", "miscellaneous", "standstill", "non-disclosure", "nondisclosure", "non-competition", "non-solicitation", "proprietary", "disclosure"]
 )
 
 
@@ -742,7 +735,7 @@ class ExtractiveExtractor:
         return found
 
     def _typed_candidates(self, view: DocumentView, spec: FieldSpec, role: str, cues: _CueIndex) -> list[Candidate]:
-        fresh = lambda cs: [Candidate(c.page, c.start, c.end, c.value, c.kind, c.bonus) for c in cs]  # noqa: E731
+        fresh = lambda cs: [Candidate(c.page, c.start, c.end, c.value, c.kind, c.bonus) for c in cs]
         if role == "date":
             if spec.format == "date-time":
                 # A date-time is a date with its time; a bare date is kept (less likely)
@@ -888,7 +881,7 @@ def _with_identifier_length(spec: FieldSpec, candidates: list[Candidate]) -> lis
     lengths = {IDENTIFIER_DIGITS[w] for w in _words_of(spec) if w in IDENTIFIER_DIGITS}
     if not lengths:
         return candidates
-    digits = lambda v: sum(ch.isdigit() for ch in (f"{v:.0f}" if isinstance(v, float) else str(v)))  # noqa: E731
+    digits = lambda v: sum(ch.isdigit() for ch in (f"{v:.0f}" if isinstance(v, float) else str(v)))
     kept = [c for c in candidates if digits(c.value) in lengths]
     for c in kept:
         c.bonus += 0.3  # the exact legal length is evidence in itself
@@ -952,7 +945,7 @@ def _label_like(text: str) -> bool:
     return len(t) <= 40 and (t.endswith(":") or (not _DIGIT.search(t) and len(t.split()) <= 4))
 
 
-def aligned_values(view: DocumentView, cues: _CueIndex, label_cues: "_CueIndex | None" = None
+def aligned_values(view: DocumentView, cues: _CueIndex, label_cues: _CueIndex | None = None
                    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], list[tuple[int, int, int]]]:
     """Values of a column of labels printed beside a column of values.
 
@@ -1053,7 +1046,7 @@ def _label_values(view: DocumentView, cues: _CueIndex, *, code_only: bool, colon
 
 # --------------------------------------------------------------------------- tables
 
-_NAME_PROPS = frozenset("name description desc item label designation product article title service line text libelle libellé".split())
+_NAME_PROPS = frozenset(["name", "description", "desc", "item", "label", "designation", "product", "article", "title", "service", "line", "text", "libelle", "libellé"])
 
 
 def extract_rows(view: DocumentView, item: FieldSpec, array: FieldSpec, *, limit: int) -> list[dict[str, FieldResult]]:

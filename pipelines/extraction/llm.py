@@ -22,7 +22,6 @@ from pipelines.extraction.result import ExtractionResult, FieldCitation, FieldRe
 from pipelines.extraction.schema import FieldSpec, read_fields, validate_schema
 from pipelines.types import Page
 
-
 _TOKEN_LIKE = regex.compile(r"<[A-Z][A-Z_]*_\d+>")
 
 

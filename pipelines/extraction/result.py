@@ -26,7 +26,7 @@ class FieldCitation:
     bbox: BBox | None = None
 
     @staticmethod
-    def of(page: Page, start: int, end: int) -> "FieldCitation":
+    def of(page: Page, start: int, end: int) -> FieldCitation:
         """The citation of ``page.text[start:end]``: the quote is cut, never typed in."""
         return FieldCitation(page.number, start, end, page.text[start:end], page.bbox_for(start, end))
 
@@ -44,7 +44,7 @@ class FieldResult:
     citations: tuple[FieldCitation, ...] = ()
 
     @staticmethod
-    def missing() -> "FieldResult":
+    def missing() -> FieldResult:
         return FieldResult(None, 0.0, ())
 
     def to_dict(self) -> dict:

@@ -165,8 +165,8 @@ class FieldSpec:
     examples: tuple[Any, ...] = ()
     nullable: bool = False
     required: bool = False
-    properties: tuple["FieldSpec", ...] = ()
-    items: "FieldSpec | None" = None
+    properties: tuple[FieldSpec, ...] = ()
+    items: FieldSpec | None = None
     max_items: int | None = None
     pattern: str | None = None
 
@@ -174,7 +174,7 @@ class FieldSpec:
     def is_leaf(self) -> bool:
         return self.type not in ("object", "array")
 
-    def leaves(self) -> Iterator["FieldSpec"]:
+    def leaves(self) -> Iterator[FieldSpec]:
         if self.type == "object":
             for p in self.properties:
                 yield from p.leaves()
@@ -189,7 +189,7 @@ _SCALARS = ("string", "number", "integer", "boolean")
 
 class _Reader:
     def __init__(self, schema: dict):
-        self.registry, base = _registry(schema)
+        self.registry, _ = _registry(schema)
         self.count = 0
 
     def read(self, node: Any, resolver, *, name: str, path: tuple[str, ...], loc: tuple,
@@ -248,12 +248,13 @@ class _Reader:
         else:
             enum = None
         examples = merged.get("examples") or ([merged["example"]] if "example" in merged else [])
-        common = dict(
-            name=name, path=path, format=merged.get("format") if isinstance(merged.get("format"), str) else None,
-            enum=enum, description=str(merged.get("description") or ""), title=str(merged.get("title") or ""),
-            examples=tuple(examples) if isinstance(examples, list) else (), nullable=nullable,
-            required=required, pattern=merged.get("pattern") if isinstance(merged.get("pattern"), str) else None,
-        )
+        fmt, pattern = merged.get("format"), merged.get("pattern")
+        common = {
+            "name": name, "path": path, "format": fmt if isinstance(fmt, str) else None, "enum": enum,
+            "description": str(merged.get("description") or ""), "title": str(merged.get("title") or ""),
+            "examples": tuple(examples) if isinstance(examples, list) else (), "nullable": nullable,
+            "required": required, "pattern": pattern if isinstance(pattern, str) else None,
+        }
         if type_ == "object":
             props = merged.get("properties") or {}
             req = set(merged.get("required") or [])
@@ -282,8 +283,9 @@ class _Reader:
                 raise _refuse("too many chained $ref", _pointer(loc))
             try:
                 resolved = resolver.lookup(ref)
-            except (Unresolvable, Exception) as exc:  # referencing raises several kinds
-                raise _refuse(f"$ref {ref!r} cannot be resolved locally ({exc.__class__.__name__})", _pointer(loc + ("$ref",))) from None
+            except (Unresolvable, ValueError, KeyError, TypeError, IndexError) as exc:
+                msg = f"$ref {ref!r} cannot be resolved locally ({exc.__class__.__name__})"
+                raise _refuse(msg, _pointer(loc + ("$ref",))) from None
             target = resolved.contents
             # The same target twice on one path is a loop (or a recursive schema, which
             # has no finite set of fields to extract).

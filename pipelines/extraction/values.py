@@ -354,8 +354,8 @@ def shape_of(text: str) -> str:
 
 # --------------------------------------------------------------------------- booleans
 
-TRUE_WORDS = frozenset("yes true oui vrai ja x ☑ ☒ ✓ ✔".split())
-FALSE_WORDS = frozenset("no false non faux nee ☐".split())
+TRUE_WORDS = frozenset(["yes", "true", "oui", "vrai", "ja", "x", "☑", "☒", "✓", "✔"])
+FALSE_WORDS = frozenset(["no", "false", "non", "faux", "nee", "☐"])
 NEGATIONS = frozenset(
-    "not no never none neither nor without n't pas aucun aucune jamais sans ni non".split()
+    ["not", "no", "never", "none", "neither", "nor", "without", "n't", "pas", "aucun", "aucune", "jamais", "sans", "ni", "non"]
 )

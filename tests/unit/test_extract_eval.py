@@ -4,7 +4,12 @@ import json
 
 import pytest
 
-from pipelines.eval.extraction import evaluate_extraction, format_report, kleister_value, plain_value
+from pipelines.eval.extraction import (
+    evaluate_extraction,
+    format_report,
+    kleister_value,
+    plain_value,
+)
 from pipelines.types import Page
 
 
