@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from pipelines.indexing.qdrant_index import TAG_KEY_PATTERN
+
+# The index reads a dot or space in a key as a payload path: keys are refused at the door.
+TagKey = Annotated[str, StringConstraints(pattern=f"^{TAG_KEY_PATTERN.pattern}$")]
+Tags = dict[TagKey, Annotated[str, StringConstraints(max_length=256)]]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
@@ -95,13 +101,13 @@ class DocumentList(BaseModel):
 class DocumentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     acl_groups: list[str] | None = None
-    tags: dict[str, str] | None = None
+    tags: Tags | None = None
 
 
 class UploadMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
     acl_groups: list[str] = Field(default_factory=list)
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict)
     password: str | None = None
 
 

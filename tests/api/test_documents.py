@@ -235,3 +235,10 @@ def test_models_lists_embedders_with_versions(api):
     assert body["embedders"][0]["name"] == "test-hashing"
     assert {"name", "version", "dimension"} <= set(body["embedders"][0])
     assert set(body) >= {"embedders", "generators", "rerankers", "pii"}
+
+
+@pytest.mark.parametrize("key", ["a.b", "with space", "", "x" * 65])
+def test_tag_keys_that_the_index_would_misread_are_422(api, key):
+    api.create_collection("docs")
+    response = api.upload("docs", [("a.txt", b"tagged text")], metadata={"tags": {key: "v"}})
+    assert_problem(response, 422)

@@ -13,6 +13,7 @@ from services.api.access import collection_for
 from services.api.deps import Reader, get_container
 from services.api.problems import ProblemException
 from services.api.routers import PROBLEM_RESPONSES
+from services.api.schemas import Tags
 
 router = APIRouter(tags=["ask"], responses=PROBLEM_RESPONSES)
 ContainerDep = Annotated[object, Depends(get_container)]
@@ -21,7 +22,7 @@ ContainerDep = Annotated[object, Depends(get_container)]
 class AskFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document_ids: list[str] = Field(default_factory=list, max_length=1000)
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict)
 
 
 class AskRequest(BaseModel):
