@@ -72,7 +72,7 @@ class PiiDetector:
         entities: Iterable[str] | None = None,
         score_threshold: float = 0.5,
         default_language: str | None = None,
-        cross_language_names: bool = True,
+        cross_language_names: bool | Iterable[str] = ("en",),
         first_name_lexicon: bool = True,
     ):
         # Presidio's stock e-mail recogniser reads this when tldextract is imported.
@@ -90,7 +90,16 @@ class PiiDetector:
         self.entities = frozenset(entities) if entities is not None else E.DEFAULT_ENTITIES
         self.score_threshold = score_threshold
         self.default_language = default_language or self.languages[0]
-        self.cross_language_names = cross_language_names
+        # Page languages for which the other languages' NER is asked for person names.
+        # English pages by default: the small English model misses many names the
+        # French one knows; on French pages the English model added nothing on the dev
+        # set, and the second pass halves the throughput.
+        if cross_language_names is True:
+            self.cross_language_names = frozenset(self.languages)
+        elif cross_language_names is False:
+            self.cross_language_names = frozenset()
+        else:
+            self.cross_language_names = frozenset(cross_language_names)
         if first_name_lexicon:
             from pipelines.anonymising.first_names import first_names
 
@@ -185,7 +194,7 @@ class PiiDetector:
                  (r.recognition_metadata or {}).get("recognizer_name", ""))
                 for r in results
             ]
-            if self.cross_language_names and E.PERSON in wanted:
+            if language in self.cross_language_names and E.PERSON in wanted:
                 main_ner = [(f[1], f[2]) for f in found if f[0] in _NER_NON_PERSON]
                 found.extend(
                     f for f in self._other_language_names(text, language)
