@@ -10,11 +10,12 @@ from pipelines.parsing import office
 from pipelines.parsing import sniff as mt
 from pipelines.parsing.ocr import image_to_png
 from pipelines.parsing.pdf import PyMuPDFParser, ocr_image
-from pipelines.types import Page, ParsedDocument
+from pipelines.types import Block, Page, ParsedDocument
 
 MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
 MAX_ZIP_RATIO = 200
 MAX_ARCHIVE_MEMBERS = 200
+MAX_ATTACHMENTS = 20
 
 
 class DocumentParser:
@@ -25,6 +26,7 @@ class DocumentParser:
         self.max_pages = max_pages
         self.ocr_languages = ocr_languages
         self.pdf = PyMuPDFParser(max_pages=max_pages, ocr_languages=ocr_languages, ocr_max_pages=ocr_max_pages)
+        self._with_attachments = True
 
     def parse(self, data: bytes, *, filename: str = "", password: str | None = None) -> ParsedDocument:
         """Pages of ``data``. Invariant: the result holds some non-blank text; otherwise a
@@ -58,9 +60,48 @@ class DocumentParser:
         if office.supported(media_type):
             if media_type in (mt.DOCX, mt.PPTX, mt.XLSX, mt.ODT, mt.EPUB):
                 _check_zip_bomb(data)
-            return office.parse_with_unstructured(data, media_type, filename=filename, max_pages=self.max_pages)
+            parsed = office.parse_with_unstructured(data, media_type, filename=filename, max_pages=self.max_pages)
+            if media_type in (mt.EML, mt.MSG) and self._with_attachments:
+                parsed = self._add_attachments(parsed, data, media_type, password)
+            return parsed
         raise UnsupportedMediaType(f"unsupported file type ({media_type})")
 
+
+    def _add_attachments(self, parsed: ParsedDocument, data: bytes, media_type: str,
+                         password: str | None) -> ParsedDocument:
+        """The e-mail's pages followed by its attachments' pages, each attachment's first
+        page headed ``Attachment: <name>``. Attachments are parsed from memory (their names
+        are labels, never paths), one level deep (an attached e-mail's own attachments are
+        skipped); unreadable ones become warnings."""
+        pages = list(parsed.pages)
+        ocr_pages = list(parsed.ocr_pages)
+        warnings = list(parsed.warnings)
+        attachments = _email_attachments(data, media_type)
+        if len(attachments) > MAX_ATTACHMENTS:
+            warnings.append(f"only the first {MAX_ATTACHMENTS} of {len(attachments)} attachments were read")
+        inner = DocumentParser.__new__(DocumentParser)
+        inner.__dict__.update(self.__dict__, _with_attachments=False)
+        for label, payload in attachments[:MAX_ATTACHMENTS]:
+            try:
+                attached = inner.parse(payload, filename=label, password=password)
+            except (UnsupportedMediaType, EmptyDocument, EncryptedDocument, CorruptDocument) as exc:
+                warnings.append(f"attachment {label}: {exc}")
+                continue
+            heading = f"Attachment: {label}\n\n"
+            for index, page in enumerate(attached.pages):
+                number = len(pages) + 1
+                if index == 0:
+                    shift = len(heading)
+                    blocks = tuple(Block(b.start + shift, b.end + shift, b.bbox) for b in page.blocks)
+                    page = Page(number, heading + page.text, blocks)
+                else:
+                    page = Page(number, page.text, page.blocks)
+                if index + 1 in attached.ocr_pages:
+                    ocr_pages.append(number)
+                pages.append(page)
+                if len(pages) > self.max_pages:
+                    raise LimitExceeded(f"the e-mail and its attachments have more than {self.max_pages} pages")
+        return ParsedDocument(parsed.media_type, tuple(pages), tuple(ocr_pages), tuple(warnings))
 
     def _parse_archive(self, data: bytes, password: str | None) -> ParsedDocument:
         """A ZIP of documents becomes one document: each member's pages, in name order.
@@ -143,3 +184,35 @@ def _decrypt_office(data: bytes, password: str | None) -> bytes:
     if mt.sniff_media_type(decrypted) == mt.ENCRYPTED_OFFICE:
         raise CorruptDocument("the Office file is encrypted more than once")
     return decrypted
+
+
+def _email_attachments(data: bytes, media_type: str) -> list[tuple[str, bytes]]:
+    """(label, bytes) of each attachment, in message order. Labels are the attachment's
+    base name without path components, cut to 100 characters: for messages only."""
+    found: list[tuple[str, bytes]] = []
+    try:
+        if media_type == mt.MSG:
+            from oxmsg import Message
+
+            for attachment in Message.load(io.BytesIO(data)).attachments:
+                payload = attachment.file_bytes
+                if payload:
+                    found.append((attachment.file_name or "", payload))
+        else:
+            import email
+            from email import policy
+
+            message = email.message_from_bytes(office._as_ascii_compatible_email(data), policy=policy.default)
+            for part in message.iter_attachments():
+                payload = part.get_payload(decode=True)
+                if isinstance(payload, bytes) and payload:
+                    found.append((part.get_filename() or "", payload))
+    except Exception:  # noqa: BLE001 - a damaged attachment list leaves the body readable
+        return []
+    return [(_safe_label(name, i), payload) for i, (name, payload) in enumerate(found, start=1)]
+
+
+def _safe_label(name: str, index: int) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    base = "".join(ch for ch in base if ch.isprintable())[:100]
+    return base or f"attachment-{index}"

@@ -286,3 +286,32 @@ def test_prestarted_sandbox_parses_and_closes_its_workers():
     finally:
         sandbox.close()
     assert not any(p.is_alive() for p in processes)
+
+
+def email_with_attachments() -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@example.org", "b@example.org", "Dossier 7"
+    message.set_content("Voir les pièces jointes.")
+    message.add_attachment("Constat signé le 3 mars".encode(), maintype="text", subtype="plain",
+                           filename="../../etc/constat.txt")
+    message.add_attachment(pdf_bytes(["Rapport d'expertise page 1", "Page 2 du rapport"]),
+                           maintype="application", subtype="pdf", filename="C:\\tmp\\rapport.pdf")
+    message.add_attachment(b"\x00\x01binary", maintype="application", subtype="octet-stream", filename="x.bin")
+    return message.as_bytes()
+
+
+def test_email_attachments_become_pages_named_without_paths(parser, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    doc = parser.parse(email_with_attachments(), filename="mail.eml")
+    texts = [page.text for page in doc.pages]
+    assert [page.number for page in doc.pages] == [1, 2, 3, 4]
+    assert "Dossier 7" in texts[0] and "pièces jointes" in texts[0]
+    assert texts[1].startswith("Attachment: constat.txt\n\n") and "Constat signé" in texts[1]
+    assert texts[2].startswith("Attachment: rapport.pdf\n\n") and "Page 2 du rapport" in texts[3]
+    for page in doc.pages:
+        for block in page.blocks:
+            assert page.text[block.start:block.end].strip() == page.text[block.start:block.end] != ""
+    assert any("x.bin" in warning for warning in doc.warnings)
+    assert list(tmp_path.iterdir()) == []
