@@ -203,13 +203,21 @@ def _as_western_european(data: bytes) -> str | None:
     return text if western >= 0.8 * len(non_ascii) else None
 
 
+# An HTML fragment (no <html>/<body>) is recognised by its first element being an HTML one;
+# parsed as XML it would be refused as "not well-formed" (several roots, <br>, &nbsp;).
+_HTML_FIRST_TAG = re.compile(
+    r"<(p|div|span|table|h[1-6]|ul|ol|li|br|a|b|i|em|strong|section|article|header|footer|nav|main|form|img|meta|"
+    r"title|style|script|link)[\s>/]"
+)
+
+
 def _text_kind(text: str, suffix: str) -> str:
     stripped = text.lstrip("\ufeff \t\r\n")
     lowered = stripped[:2048].lower()
     # HTML must look like markup from its first character: a Markdown or text file that
     # quotes an HTML snippet stays text.
     if lowered.startswith(("<!doctype html", "<html")) or (
-        lowered.startswith("<") and re.search(r"<(html|body|head)[\s>]", lowered)
+        lowered.startswith("<") and (re.search(r"<(html|body|head)[\s>]", lowered) or _HTML_FIRST_TAG.match(lowered))
     ):
         return HTML
     header_block = stripped[:4096].split("\n\n", 1)[0].encode("utf-8", "replace")

@@ -315,3 +315,37 @@ def test_email_attachments_become_pages_named_without_paths(parser, tmp_path, mo
             assert page.text[block.start:block.end].strip() == page.text[block.start:block.end] != ""
     assert any("x.bin" in warning for warning in doc.warnings)
     assert list(tmp_path.iterdir()) == []
+
+
+def _image(fmt: str) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data, filename, expected",
+    [
+        (b"<p>Bonjour</p><p>monde</p>", "a.txt", mt.HTML),  # an HTML fragment, not XML
+        (b"<factbook><country>France</country></factbook>", "f.html", mt.XML),
+        (b"From: a@example.org\nSubject: Hi\n\nBody", "mail.pdf", mt.EML),
+        (b"a;b\n1;2\n", "table.csv", mt.CSV),
+        (b"a;b\n1;2\n", "table.txt", mt.TEXT),
+        ("Texte sans BOM".encode("utf-16-le"), "x.bin", mt.TEXT),
+        (b"{\\rtf1\\ansi hello}", "x.txt", mt.RTF),
+        (_image("PNG"), "x.jpg", mt.PNG),
+        (_image("JPEG"), "x.png", mt.JPEG),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "x.jpg", mt.HEIC),
+        (b"\x1f\x8b\x08\x00" + bytes(20), "x.docx", "application/gzip"),
+        (b"ID3\x04" + bytes(20), "x.txt", "audio/mpeg"),
+    ],
+)
+def test_sniffing_ignores_misleading_names(data, filename, expected):
+    assert sniff_media_type(data, filename) == expected
+
+
+def test_unsupported_type_is_named_in_the_error(parser):
+    with pytest.raises(UnsupportedMediaType, match="audio/mpeg"):
+        parser.parse(b"ID3\x04" + bytes(200), filename="claim.pdf")
