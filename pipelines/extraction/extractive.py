@@ -265,6 +265,22 @@ def _org_matches(text: str) -> list[regex.Match]:
     return found
 
 
+_RECITAL = regex.compile(r"(?<!\w)(?:whereas|recitals?|attendu que|considérant que|étant préalablement exposé)(?!\w)",
+                         regex.IGNORECASE)
+_CLAUSE_OPENER = regex.compile(
+    r"(?<!\w)(?:now,? therefore|in consideration|it is (?:hereby )?agreed|agree as follows|in witness)(?!\w)"
+    r"|\n[ \t]*\n|\n[ \t]*\d{1,2}[.)][ \t]", regex.IGNORECASE)
+
+
+def _in_recital(text: str, offset: int, window: int = 400) -> bool:
+    """Whether ``offset`` lies in a recital ("WHEREAS, ...") rather than in the operative
+    part: the nearest clause opener before it is a recital marker."""
+    start = max(0, offset - window)
+    recital = [m.start() for m in _RECITAL.finditer(text, start, offset)]
+    if not recital:
+        return False
+    openers = [m.start() for m in _CLAUSE_OPENER.finditer(text, start, offset)]
+    return not openers or recital[-1] > openers[-1]
 _TOKEN_ANY = regex.compile(r"<[A-Z][A-Z_]*_\d+>")
 
 
@@ -737,12 +753,15 @@ class ExtractiveExtractor:
     def _typed_candidates(self, view: DocumentView, spec: FieldSpec, role: str, cues: _CueIndex) -> list[Candidate]:
         fresh = lambda cs: [Candidate(c.page, c.start, c.end, c.value, c.kind, c.bonus) for c in cs]
         if role == "date":
+            found = fresh(view.dates)
             if spec.format == "date-time":
                 # A date-time is a date with its time; a bare date is kept (less likely)
                 # rather than given an invented midnight: validation then says so.
-                timed = [Candidate(c.page, c.start, c.end, c.value, c.kind, 0.2) for c in view.datetimes]
-                return timed + fresh(view.dates)
-            return fresh(view.dates)
+                found = [Candidate(c.page, c.start, c.end, c.value, c.kind, 0.2) for c in view.datetimes] + found
+            for c in found:
+                if _in_recital(view.pages[c.page].text, c.start):
+                    c.bonus -= 1.0  # a recital tells the background, not this document's dates
+            return found
         if role == "duration":
             return fresh(view.durations)
         if role in ("money", "number", "percent", "quantity", "money_text"):

@@ -357,3 +357,15 @@ def test_contract_written_the_english_way(extractor):
         "term": "3 years",
         "jurisdiction": "Texas",
     }
+
+
+def test_dates_in_recitals_are_background(extractor):
+    text = (
+        "AMENDMENT AGREEMENT\n"
+        "WHEREAS, Northwind Traders, Inc. and Contoso Labs LLC entered into a supply agreement dated as of "
+        "March 1, 2010; and\n"
+        "WHEREAS, the parties wish to amend it.\n"
+        "NOW, THEREFORE, this Amendment (the \"Agreement\") is made and entered into as of June 5, 2012.\n"
+    )
+    schema = {"type": "object", "properties": {"effective_date": {"type": "string", "format": "date"}}}
+    assert extractor.extract([_page(text)], schema).data == {"effective_date": "2012-06-05"}
