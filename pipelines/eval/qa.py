@@ -639,6 +639,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-url", default=None)
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--per-group", type=int, default=0, help="subsample N questions per group")
+    parser.add_argument("--distractor-stride", type=int, default=1,
+                        help="with --per-group: index the selected questions' gold documents "
+                             "plus every Nth other document (1 = the whole corpus)")
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--no-similarity", action="store_true",
                         help="second-stage scoring without sentence embeddings")
@@ -662,14 +665,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cache_dir:
         embedder = CachingEmbedder(embedder, args.cache_dir / f"{embedder.name}-{embedder.version}.pkl")
     sparse = LexicalSparseEncoder()
+    items = load_questions(dataset)
+    doc_ids = None
+    if args.per_group:
+        items = subsample(items, args.per_group)
+        if args.distractor_stride > 1:
+            gold = {d for item in items for d in item["gold_doc_ids"]}
+            rows = load_jsonl(dataset / "corpus_manifest.jsonl")
+            others = [r["doc_id"] for r in rows if r["doc_id"] not in gold]
+            doc_ids = gold | set(others[:: args.distractor_stride])
     pseudonymiser = _Pseudonymiser.build() if args.pseudonymise else None
-    local = build_local_index(dataset, embedder, sparse,
+    local = build_local_index(dataset, embedder, sparse, doc_ids=doc_ids,
                               anonymise=pseudonymiser.page if pseudonymiser else None)
     print(f"indexed {len(local.documents)} documents, {local.chunks} chunks "
           f"in {local.build_seconds:.0f} s ({args.embedder})", flush=True)
-    items = load_questions(dataset)
-    if args.per_group:
-        items = subsample(items, args.per_group)
 
     if args.retrieval_only:
         from pipelines.retrieval import HybridRetriever
