@@ -88,6 +88,20 @@ _POSTAL_TAIL = (
     rf"{_POSTCODE}[ \t]+{_CITY}(?:[ \t]+(?i:cedex)(?:[ \t]+\d{{1,2}})?)?"
 )
 
+_EN_STREET_TYPES = (
+    "Street|St\\.?|Avenue|Ave\\.?|Road|Rd\\.?|Boulevard|Blvd\\.?|Lane|Ln\\.?|Drive|Dr\\.?|"
+    "Court|Ct\\.?|Way|Place|Pl\\.?|Terrace|Close|Crescent|Circle|Parkway|Highway|Square|Row|Gardens|Mews"
+)
+_EN_STREET = (
+    rf"(?<![\w,.])\d{{1,5}}[A-Za-z]?[ \t]+(?:[{_UP}][\w'’\-]*[ \t]+){{1,3}}(?:{_EN_STREET_TYPES})(?![\w])"
+)
+_EN_UNIT = r"(?:,?[ \t]*(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|#)[ \t]*\w{1,6})?"
+_EN_TAIL = (
+    rf"(?:,?[ \t\n]+[{_UP}][\w'’\-]*(?:[ \t]+[{_UP}][\w'’\-]*){{0,2}})?"  # town
+    r",?[ \t\n]+(?:[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?"  # US state + ZIP
+    r"|[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2})"  # UK postcode
+)
+
 # The pack ------------------------------------------------------------------------
 
 PACK: tuple[RecogniserSpec, ...] = (
@@ -226,6 +240,15 @@ PACK: tuple[RecogniserSpec, ...] = (
             PatternSpec("street", _ADDRESS, 0.6),
         ),
         context=("adresse", "domicile", "demeurant", "residant", "address", "sis", "situe"),
+    ),
+    RecogniserSpec(
+        entity=E.ADDRESS,
+        name="EnglishStreetAddressRecognizer",
+        patterns=(
+            PatternSpec("number, street, unit, town, postcode", _EN_STREET + _EN_UNIT + _EN_TAIL, 0.8),
+            PatternSpec("number and street", _EN_STREET + _EN_UNIT, 0.6),
+        ),
+        context=("address", "live", "lives", "living", "resides", "ship", "deliver", "mail"),
     ),
     RecogniserSpec(
         entity=E.DATE_OF_BIRTH,

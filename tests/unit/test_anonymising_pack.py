@@ -23,6 +23,22 @@ _MAIN = {
 }
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ship to 1600 Pennsylvania Avenue, Washington, DC 20500 asap", "1600 Pennsylvania Avenue, Washington, DC 20500"),
+        ("lives at 221B Baker Street, London NW1 6XE.", "221B Baker Street, London NW1 6XE"),
+        ("Meet me at 15 Millicent Drive tonight", "15 Millicent Drive"),
+        ("42 Elm St. Apt 5, Springfield, IL 62704", "42 Elm St. Apt 5, Springfield, IL 62704"),
+        ("see chapter 3 Main Findings", None),  # no street type
+        ("we scored 3 points", None),
+    ],
+)
+def test_english_street_address(text, expected):
+    found = detected(E.ADDRESS, text, "EnglishStreetAddressRecognizer")
+    assert found == ([] if expected is None else [expected])
+
+
 def detected(entity: str, text: str, recogniser_name: str | None = None) -> list[str]:
     recogniser = PackRecognizer(_BY_NAME[recogniser_name or _MAIN[entity]], "fr")
     results = recogniser.analyze(text, [entity])
