@@ -153,3 +153,29 @@ def test_hostile_schemas_are_422(api, schema):
 
 def test_extract_wrong_content_type_is_415(api):
     assert_problem(api.client.post("/v1/extract", content=b"x", headers={**api.h("writer"), "content-type": "text/plain"}), 415)
+
+
+@pytest.mark.parametrize("filename, data, status", [
+    ("empty.pdf", b"", 422),
+    ("blank.txt", b"  \n ", 422),
+    ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage", 422),
+    ("song.pdf", b"ID3\x03\x00\x00\x00" + bytes(300), 415),
+    ("bomb.xml", b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><r>&b;</r>', 422),
+])
+def test_malformed_documents_to_extract_are_4xx(tmp_path, filename, data, status):
+    """Through the real sandboxed parser: a bad upload is a clear 4xx, never a 5xx."""
+    from fastapi.testclient import TestClient
+
+    from pipelines.parsing import SandboxedParser
+    from tests.conftest import Api, build_test_app
+
+    parser = SandboxedParser(timeout_s=60)
+    try:
+        app = build_test_app(tmp_path, parser=parser)
+        with TestClient(app) as client:
+            api = Api(client, app.state.container)
+            response = client.post("/v1/extract", files={"file": (filename, data)},
+                                   data={"schema": json.dumps(SCHEMA)}, headers=api.h("writer"))
+            assert_problem(response, status)
+    finally:
+        parser.close()
