@@ -42,6 +42,7 @@ def parse_with_unstructured(data: bytes, media_type: str, *, filename: str, max_
     os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
     os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     kind = _UNSTRUCTURED_TYPES[media_type]
     if kind == "xml":
         return _parse_xml(data)
@@ -67,9 +68,11 @@ def parse_with_unstructured(data: bytes, media_type: str, *, filename: str, max_
     if not paged:
         flat = [t for _, texts in sorted(by_page.items()) for t in texts]
         by_page = {1: flat}
-    if len(by_page) > max_pages:
-        raise LimitExceeded(f"the document has {len(by_page)} pages; the limit is {max_pages}")
     last = max(by_page) if by_page else 1
+    # The highest page number, not the count: a forged page number must not make us build
+    # millions of empty pages.
+    if last > max_pages:
+        raise LimitExceeded(f"the document has {last} pages; the limit is {max_pages}")
     pages = tuple(Page(n, ELEMENT_SEPARATOR.join(by_page.get(n, []))) for n in range(1, last + 1))
     return ParsedDocument(media_type, pages)
 
