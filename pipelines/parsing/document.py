@@ -5,7 +5,13 @@ from __future__ import annotations
 import io
 import zipfile
 
-from pipelines.errors import CorruptDocument, EmptyDocument, EncryptedDocument, LimitExceeded, UnsupportedMediaType
+from pipelines.errors import (
+    CorruptDocument,
+    EmptyDocument,
+    EncryptedDocument,
+    LimitExceeded,
+    UnsupportedMediaType,
+)
 from pipelines.parsing import office
 from pipelines.parsing import sniff as mt
 from pipelines.parsing.ocr import image_to_png

@@ -11,7 +11,13 @@ import io
 import os
 from collections import defaultdict
 
-from pipelines.errors import CorruptDocument, EncryptedDocument, LimitExceeded, ParseError, UnsupportedMediaType
+from pipelines.errors import (
+    CorruptDocument,
+    EncryptedDocument,
+    LimitExceeded,
+    ParseError,
+    UnsupportedMediaType,
+)
 from pipelines.parsing import sniff as mt
 from pipelines.parsing.legacy import convert_with_libreoffice
 from pipelines.types import Page, ParsedDocument
@@ -119,7 +125,7 @@ def _partition(kind: str, data: bytes, filename: str):
         return fn(file=file, metadata_filename=filename)
     except ParseError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any library failure on a file is a corrupt file
         name = type(exc).__name__
         message = str(exc).lower()
         if "encrypt" in message or "password" in message:
@@ -150,7 +156,7 @@ def _parse_xml(data: bytes) -> ParsedDocument:
         root = ElementTree.fromstring(data)
     except DefusedXmlException:
         raise CorruptDocument("the XML uses entities or DTDs, which are refused") from None
-    except Exception:
+    except Exception:  # noqa: BLE001 - every parser error means the same to the uploader
         raise CorruptDocument("the XML is not well-formed") from None
     texts = [t.strip() for t in root.itertext() if t and t.strip()]
     return ParsedDocument(mt.XML, (Page(1, "\n".join(texts)),))

@@ -30,16 +30,15 @@ class PyMuPDFParser:
         fitz.TOOLS.mupdf_display_errors(False)
         try:
             doc = fitz.open(stream=data, filetype="pdf")
-        except Exception:
+        except Exception:  # noqa: BLE001 - MuPDF reports damage with assorted exception types
             raise CorruptDocument("the PDF is damaged beyond repair") from None
         with doc:
-            if doc.needs_pass:
-                if not doc.authenticate(password or ""):
-                    if password:
-                        raise EncryptedDocument("the PDF password is wrong")
-                    raise EncryptedDocument(
-                        "the PDF is encrypted: send its password in metadata.password (it is never stored)"
-                    )
+            if doc.needs_pass and not doc.authenticate(password or ""):
+                if password:
+                    raise EncryptedDocument("the PDF password is wrong")
+                raise EncryptedDocument(
+                    "the PDF is encrypted: send its password in metadata.password (it is never stored)"
+                )
             if doc.page_count == 0:
                 raise CorruptDocument("the PDF has no pages")
             if doc.page_count > self.max_pages:
@@ -51,7 +50,7 @@ class PyMuPDFParser:
             for number, page in enumerate(doc, start=1):
                 try:
                     text, blocks = page_text_and_blocks(page)
-                except Exception:
+                except Exception:  # noqa: BLE001 - one damaged page must not lose the others
                     warnings.append(f"page {number} could not be read")
                     pages.append(Page(number, ""))
                     continue

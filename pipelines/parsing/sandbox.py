@@ -58,11 +58,11 @@ def _worker_main(conn, parser_kwargs: dict[str, Any], memory_mb: int) -> None:
             result = ("err", LimitExceeded("parsing needed more memory than allowed"))
         except RecursionError:
             result = ("err", CorruptDocument("the file's structure is nested too deeply"))
-        except Exception as exc:  # the message may quote the file: keep only the type
+        except Exception as exc:  # noqa: BLE001 - the message may quote the file: keep only the type
             result = ("err", CorruptDocument(f"the file could not be parsed ({type(exc).__name__})"))
         try:
             conn.send(result)
-        except Exception:
+        except Exception:  # noqa: BLE001 - e.g. an unpicklable result: still answer the parent
             conn.send(("err", CorruptDocument("the parse result could not be returned")))
 
 
@@ -81,7 +81,7 @@ def _preload_parsers() -> None:
         from pipelines.parsing.office import _use_rule_based_sentences
 
         _use_rule_based_sentences()
-    except Exception:  # noqa: BLE001 - preloading is an optimisation only
+    except Exception:  # preloading is an optimisation only
         log.debug("parser preload failed", exc_info=True)
 
 
@@ -185,7 +185,7 @@ class SandboxedParser:
         for worker in workers:
             try:
                 worker.conn.send(None)
-            except Exception:
+            except (OSError, ValueError):  # already dead or closed: killed below anyway
                 pass
             worker.process.join(2)
             worker.kill()

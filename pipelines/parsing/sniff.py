@@ -56,7 +56,7 @@ def sniff_media_type(data: bytes, filename: str = "") -> str:
     suffix = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
     if b"%PDF-" in data[:1024]:
         return PDF
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_kind(data)
     if head.startswith(_OLE_MAGIC):
         return _ole_kind(data)
@@ -119,7 +119,7 @@ def _ole_kind(data: bytes) -> str:
 
         with olefile.OleFileIO(io.BytesIO(data)) as ole:
             streams = {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=True)}
-    except Exception:
+    except Exception:  # noqa: BLE001 - olefile raises many types on damaged input
         return OCTET
     if "encryptedpackage" in streams or "encryptioninfo" in streams:
         return ENCRYPTED_OFFICE
@@ -129,7 +129,7 @@ def _ole_kind(data: bytes) -> str:
         return PPT
     if "workbook" in streams or "book" in streams:
         return XLS
-    if any(s.startswith("__substg1.0_") or s.startswith("__properties_version1.0") for s in streams):
+    if any(s.startswith(("__substg1.0_", "__properties_version1.0")) for s in streams):
         return MSG
     return OCTET
 
