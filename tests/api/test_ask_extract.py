@@ -124,6 +124,14 @@ def test_extract_respects_acl_and_roles(api, corpus):
                                    headers=api.h("reader")), 403)
 
 
+def test_extract_schema_may_be_sent_as_a_file_part(api):
+    response = api.client.post("/v1/extract", files={"file": ("c.txt", CLAIM.encode()),
+                                                     "schema": ("schema.json", json.dumps(SCHEMA).encode())},
+                               headers=api.h("writer"))
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["policy_number"] == "AB-1234"
+
+
 def test_extract_upload_sync_and_async(api):
     files = {"file": ("c.txt", CLAIM.encode())}
     sync = api.client.post("/v1/extract", files=files, data={"schema": json.dumps(SCHEMA)}, headers=api.h("writer"))

@@ -110,11 +110,14 @@ async def extract(
     if content_type.startswith("multipart/form-data"):
         if not principal.has_role("writer"):
             raise ProblemException(403, "extracting from an upload needs the 'writer' role")
-        form = await request.form(max_files=1, max_fields=10)
+        form = await request.form(max_files=2, max_fields=10)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise InvalidRequest("a file is required", errors=[{"loc": ["body", "file"], "msg": "missing"}])
-        schema = _parse_schema_text(form.get("schema"))
+        raw_schema = form.get("schema")
+        if raw_schema is not None and not isinstance(raw_schema, str):  # sent as a file part (-F schema=@x.json)
+            raw_schema = (await raw_schema.read(MAX_SCHEMA_BYTES + 1)).decode("utf-8", errors="replace")
+        schema = _parse_schema_text(raw_schema)
         limit = container.settings.max_upload_mb * 1024 * 1024
         data = await upload.read(limit + 1)
         if len(data) > limit:
