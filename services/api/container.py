@@ -338,4 +338,5 @@ def _build_parser(settings: Settings) -> Parser:
         max_pages=settings.max_pages,
         ocr_max_pages=settings.ocr_max_pages,
         workers=settings.parse_workers,
+        prestart=True,  # the first upload should not pay the workers' imports
     )
