@@ -15,11 +15,6 @@ from pipelines.eval.extraction import evaluate_extraction, format_report, load_p
 from pipelines.extract import ExtractiveExtractor, LLMExtractor, check_citations
 from pipelines.types import Page
 
-try:  # the session fixture that runs llama.cpp's server on loopback
-    from tests.conftest_llm import llama_server  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
-
 pytestmark = pytest.mark.slow
 
 SUBSET = [

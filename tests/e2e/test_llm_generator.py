@@ -15,7 +15,7 @@ import pytest
 from models.generators import OpenAICompatibleGenerator
 from pipelines.answer import Answerer
 from pipelines.types import IndexFilter, Page, ScoredChunk
-from tests.conftest_llm import SMOLLM2_ALIAS, llama_server  # noqa: F401  (fixture)
+from tests.conftest_llm import SMOLLM2_ALIAS  # the llama_server fixture comes from tests/conftest.py
 from tests.unit.test_answer import BagOfWordsEmbedder, FakeIndex, _chunks
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.timeout(900)]
