@@ -203,6 +203,7 @@ class PiiDetector:
                     if not any(s < f[2] and f[1] < e for s, e in main_ner)
                 )
         candidates: list[PiiEntity] = []
+        log_lines: frozenset[int] | None = None
         for entity_type, start, end, score, recogniser in found:
             start, end = _trim(text, start, end)
             if start >= end:
@@ -218,7 +219,9 @@ class PiiDetector:
                     )
                     if not informal:
                         end = _name_prefix_end(text, start, end)
-                    if not _plausible_ner_name(text, start, end, allow_lower=informal):
+                    if log_lines is None:
+                        log_lines = _log_line_starts(text)
+                    if not _plausible_ner_name(text, start, end, allow_lower=informal, log_lines=log_lines):
                         continue
                     words = _name_words(text[start:end])
                     if recogniser == _SECOND_OPINION and len(words) < 2:
@@ -296,12 +299,20 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _tags(doc, start: int, end: int) -> list[str]:
+    """Part-of-speech tags of the alphabetic tokens in ``[start, end)`` (O(span))."""
+    span = doc.char_span(start, end, alignment_mode="expand")
+    return [t.pos_ for t in span if t.is_alpha] if span is not None else []
+
+
 def _all_proper_nouns(doc, start: int, end: int) -> bool:
-    tags = [t.pos_ for t in doc if start <= t.idx < end and t.is_alpha]
+    tags = _tags(doc, start, end)
     return bool(tags) and all(tag == "PROPN" for tag in tags)
 
 
-def _plausible_ner_name(text: str, start: int, end: int, *, allow_lower: bool = False) -> bool:
+def _plausible_ner_name(
+    text: str, start: int, end: int, *, allow_lower: bool = False, log_lines: frozenset[int] | None = None
+) -> bool:
     """Guards against statistical NER's known false positives for persons."""
     value = text[start:end]
     if _CODE_CHARS.search(value) or _CODE_IDENTIFIER.search(value):
@@ -318,12 +329,21 @@ def _plausible_ner_name(text: str, start: int, end: int, *, allow_lower: bool = 
         return False
     if value.isupper() and len(value) <= 3:
         return False  # acronyms: CEO, RIB, TVA
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line = text[line_start : line_end if line_end != -1 else len(text)]
-    if _LOG_LINE.search(line):
+    if log_lines is None:
+        log_lines = _log_line_starts(text)
+    if text.rfind("\n", 0, start) + 1 in log_lines:
         return False  # log lines: logger names, levels and hosts look like names
     return True
+
+
+def _log_line_starts(text: str) -> frozenset[int]:
+    """Offsets of the lines of ``text`` that look like log lines (computed once per text)."""
+    starts, offset = [], 0
+    for line in text.split("\n"):
+        if _LOG_LINE.search(line):
+            starts.append(offset)
+        offset += len(line) + 1
+    return frozenset(starts)
 
 
 def _name_prefix_end(text: str, start: int, end: int) -> int:
@@ -342,7 +362,7 @@ def _name_prefix_end(text: str, start: int, end: int) -> int:
 
 def _not_a_proper_noun(doc, start: int, end: int) -> bool:
     """Whether the page's own tagger calls the span's words anything but proper nouns."""
-    tags = [t.pos_ for t in doc if start <= t.idx < end and t.is_alpha]
+    tags = _tags(doc, start, end)
     return bool(tags) and not any(tag in ("PROPN", "X") for tag in tags)
 
 
@@ -448,6 +468,7 @@ def _first_name_pairs(text: str, found: list[PiiEntity], lexicon: frozenset[str]
     T. Tanguay") is a person, unless either word is a stop word or the pair sits
     inside a more specific detection (an address's "avenue Jean Jaurès")."""
     out = []
+    is_taken = _coverage(len(text), [f for f in found if E.priority(f.type) >= _PERSON_RANK])
     for m in _CAPITALISED_PAIR.finditer(text):
         first, last = m.group(1), m.group(2)
         if fold(first) not in lexicon or fold(first) in _STOP_WORDS or fold(last) in _STOP_WORDS:
@@ -455,7 +476,7 @@ def _first_name_pairs(text: str, found: list[PiiEntity], lexicon: frozenset[str]
         if fold(last) in NAME_DENY or fold(last) in _STREET_WORDS or _is_civility(first):
             continue
         start, end = m.start(), m.end(2)
-        if any(f.start < end and start < f.end and E.priority(f.type) >= _PERSON_RANK for f in found):
+        if any(is_taken[start:end]):
             continue
         out.append(PiiEntity(E.PERSON, _widen_to_civility(text, start), end, _PROPAGATED_SCORE))
     return out
@@ -467,19 +488,27 @@ def _names_in_lists(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
     persons = [e for e in found if e.type == E.PERSON]
     if not persons:
         return []
+    is_person = _coverage(len(text), persons)
+    is_taken = _coverage(len(text), [f for f in found if E.priority(f.type) >= _PERSON_RANK])
     out = []
     for listing in _LIST.finditer(text):
         items = [(listing.start() + m.start(), listing.start() + m.end()) for m in _LIST_ITEM.finditer(listing.group(0))]
-        if len(items) < 2:
-            continue
-        if not any(any(p.start < e and s < p.end for p in persons) for s, e in items):
+        if len(items) < 2 or not any(any(is_person[s:e]) for s, e in items):
             continue
         for s, e in items:
             if fold(text[s:e]) in NAME_DENY or not _name_words(text[s:e]):
                 continue
-            if not any(f.start < e and s < f.end and _PERSON_RANK <= E.priority(f.type) for f in found):
+            if not any(is_taken[s:e]):
                 out.append(PiiEntity(E.PERSON, s, e, _PROPAGATED_SCORE))
     return out
+
+
+def _coverage(length: int, spans) -> bytearray:
+    """One byte per character: 1 where some span covers it (overlap tests in O(span))."""
+    mask = bytearray(length)
+    for span in spans:
+        mask[span.start : span.end] = b"\x01" * (span.end - span.start)
+    return mask
 
 
 def _repeated_names(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
@@ -494,9 +523,10 @@ def _repeated_names(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
             if len(word) >= 3 and word[0].isupper() and fold(word) not in NAME_DENY and _name_words(word):
                 words.add(word)
     out = []
+    is_taken = _coverage(len(text), [f for f in found if E.priority(f.type) >= _PERSON_RANK])
     for word in words:
         for m in re.finditer(r"(?<![\w\-])" + re.escape(word) + r"(?![\w\-])", text):
-            if not any(f.start <= m.start() and m.end() <= f.end and _PERSON_RANK <= E.priority(f.type) for f in found):
+            if not all(is_taken[m.start() : m.end()]):
                 out.append(PiiEntity(E.PERSON, _widen_to_civility(text, m.start()), m.end(), _PROPAGATED_SCORE))
     return out
 

@@ -73,10 +73,18 @@ _STREET_TYPES = (
     "cit[ée]|hameau|sentier|esplanade|promenade|parvis|villa|mont[ée]e|chauss[ée]e|"
     "traverse|ruelle|mail|domaine|lotissement|quartier|clos|carrefour|côte|cote|venelle"
 )
-_STREET_WORD = rf"(?:[{_UP}0-9][\w'’.\-]*|[dl]['’][\w][\w'’\-]*)"
-_STREET_PARTICLE = r"(?i:de|du|des|la|le|les|et|aux|au|sur|sous|en|à|l['’]|d['’])"
-_CITY = rf"[{_UP}][\w'’\-]*(?:[ \-]+(?:(?!(?i:cedex)\b)[{_UP}][\w'’\-]*|sur|sous|en|lès|les|le|la|de|du|des|d['’]\w+|l['’]\w+))*"
 _POSTCODE = r"(?:\d{5}|\d{2} \d{3})"
+_STREET_PARTICLE = r"(?i:de|du|des|la|le|les|et|aux|au|sur|sous|en|à|l['’]|d['’])"
+# A street word is never a particle nor a postcode: every token has one reading, so a
+# failed match backtracks linearly (overlapping readings made it exponential).
+_STREET_WORD = (
+    rf"(?:(?!(?i:de|du|des|la|le|les|et|aux|au|sur|sous|en|à)(?![\w'’]))(?!{_POSTCODE}(?!\d))"
+    rf"[{_UP}0-9][\w'’.\-]*|[dl]['’][\w][\w'’\-]*)"
+)
+_CITY = (
+    rf"(?>[{_UP}][\w'’\-]*(?:[ \-]+(?:(?!(?i:cedex)\b)[{_UP}][\w'’\-]*|sur|sous|en|lès|les|le|la|de|"
+    rf"du|des|d['’]\w+|l['’]\w+))*)"
+)
 _ADDRESS = (
     rf"(?<![\w,])\d{{1,4}}(?:[ \t]?(?i:bis|ter|quater|[a-d])\b)?,?[ \t]+"
     rf"(?i:{_STREET_TYPES})"
