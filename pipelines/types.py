@@ -90,6 +90,19 @@ class OffsetMap:
             shift = orig_end - new_end
         return offset + shift
 
+    def to_new(self, offset: int, *, is_end: bool = False) -> int:
+        """Offset in the new text for ``offset`` in the original (the inverse of
+        ``to_original``). Inside a replaced value it maps to the replacement's start (or
+        end, when ``is_end``)."""
+        shift = 0
+        for new_start, new_end, orig_start, orig_end in self.segments:
+            if offset <= orig_start:
+                break
+            if offset < orig_end:
+                return new_end if is_end else new_start
+            shift = new_end - orig_end
+        return offset + shift
+
     @staticmethod
     def identity() -> "OffsetMap":
         return OffsetMap(())

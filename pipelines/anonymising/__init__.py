@@ -21,7 +21,6 @@ from pipelines.anonymising.anonymiser import (
     hash_token,
     mask_value,
     redact_token,
-    to_new_offset,
 )
 from pipelines.anonymising.entities import ALL_ENTITIES, DEFAULT_ENTITIES, check_entities
 from pipelines.anonymising.page import anonymise_page, remap_blocks
@@ -65,5 +64,4 @@ __all__ = [
     "parse_key",
     "redact_token",
     "remap_blocks",
-    "to_new_offset",
 ]

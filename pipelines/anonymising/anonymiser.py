@@ -72,20 +72,6 @@ def apply_replacements(text: str, entities: Sequence[PiiEntity]) -> tuple[str, O
     return "".join(parts), OffsetMap(tuple(segments))
 
 
-def to_new_offset(offsets: OffsetMap, offset: int, *, is_end: bool = False) -> int:
-    """Offset in the transformed text for ``offset`` in the original (the inverse of
-    ``OffsetMap.to_original``). Inside a replaced value it maps to the replacement's
-    start (or end, when ``is_end``)."""
-    shift = 0
-    for new_start, new_end, orig_start, orig_end in offsets.segments:
-        if offset <= orig_start:
-            break
-        if offset < orig_end:
-            return new_end if is_end else new_start
-        shift = new_end - orig_end
-    return offset + shift
-
-
 class Anonymiser:
     """Detects PII with a ``PiiDetector`` and replaces it (``pipelines.ports.Anonymiser``).
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.anonymising.anonymiser import Anonymiser, Operator, to_new_offset
+from pipelines.anonymising.anonymiser import Anonymiser, Operator
 from pipelines.anonymising.vault import TokenStore
 from pipelines.types import AnonymisedText, Block, Page
 
@@ -16,8 +16,8 @@ def remap_blocks(page: Page, result: AnonymisedText) -> tuple[Block, ...]:
     """
     return tuple(
         Block(
-            start=to_new_offset(result.offsets, b.start),
-            end=to_new_offset(result.offsets, b.end, is_end=True),
+            start=result.offsets.to_new(b.start),
+            end=result.offsets.to_new(b.end, is_end=True),
             bbox=b.bbox,
         )
         for b in page.blocks

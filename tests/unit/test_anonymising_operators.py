@@ -18,7 +18,6 @@ from pipelines.anonymising import (
     anonymise_page,
     apply_replacements,
     hash_token,
-    to_new_offset,
 )
 from pipelines.anonymising.normalise import normalise_value
 from pipelines.ports import Anonymiser as AnonymiserPort
@@ -154,7 +153,7 @@ def test_to_original(new_offset, is_end, expected_original):
 )
 def test_to_new_offset_is_the_inverse(orig_offset, is_end, expected_new):
     _, offsets = apply_replacements(ORIGINAL, ENTITIES)
-    assert to_new_offset(offsets, orig_offset, is_end=is_end) == expected_new
+    assert offsets.to_new(orig_offset, is_end=is_end) == expected_new
 
 
 def test_every_span_of_the_new_text_maps_to_a_span_covering_the_same_content():
