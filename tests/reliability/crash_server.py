@@ -27,7 +27,6 @@ def main(data_dir: str, port: int) -> None:
 
     from services.api.app import create_app
     from services.api.settings import Settings
-    from tests.conftest import KEYS
 
     embedder = SlowEmbedder()
     settings = Settings(

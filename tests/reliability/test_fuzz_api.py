@@ -4,7 +4,6 @@ operation bounded); the long run is `bench/fuzz.py`."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import schemathesis
