@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
 import secrets
 import threading
 import time
@@ -14,24 +11,12 @@ from pipelines.registry import KeyRow, Registry
 from services.api.settings import Settings
 
 
-def load_or_create_secret(configured: str | None, path: Path, *, nbytes: int = 32) -> bytes:
-    """A key given by the operator (base64), else one generated once into ``path`` (0600)."""
-    if configured:
-        try:
-            key = base64.b64decode(configured, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError(f"{path.stem} must be base64") from None
-        if len(key) < 32:
-            raise ValueError(f"{path.stem} must decode to at least 32 bytes")
-        return key
-    if path.exists():
-        return base64.b64decode(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(base64.b64encode(key).decode())
-    return key
+def load_or_create_secret(configured: str | None, path: Path) -> bytes:
+    """A 32-byte key given by the operator (base64 or hex), else the one generated once
+    into ``path`` (mode 0600). Same rules as the vault's own keys."""
+    from pipelines.anonymising.vault import load_or_create_key, parse_key
+
+    return parse_key(configured) if configured else load_or_create_key(path)
 
 
 def new_api_key() -> str:
