@@ -18,9 +18,22 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pipelines.chunking import chunker_for
-from pipelines.errors import Conflict, DocintelError, EmptyDocument, LimitExceeded, NotFound, NotImplementedYet
+from pipelines.errors import (
+    Conflict,
+    DocintelError,
+    EmptyDocument,
+    LimitExceeded,
+    NotFound,
+    NotImplementedYet,
+)
 from pipelines.indexing.qdrant_index import alias_name, physical_collection_name
-from pipelines.ingest import IngestPipeline, IngestTarget, PagePreparer, PreparedPage, identity_preparer
+from pipelines.ingest import (
+    IngestPipeline,
+    IngestTarget,
+    PagePreparer,
+    PreparedPage,
+    identity_preparer,
+)
 from pipelines.registry import CollectionRow, DocumentRow, document_id_for
 from pipelines.types import ParsedDocument
 from services.api.problems import domain_problem, problem_dict

@@ -72,7 +72,3 @@ class KeyStore:
                 self._cache.clear()
             self._cache[key_hash] = (now, row)
         return row
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._cache.clear()

@@ -14,7 +14,17 @@ from fastapi import FastAPI, Request
 
 from services.api.container import Container
 from services.api.problems import install_problem_handlers, unexpected_error_response
-from services.api.routers import anonymise, ask, audit, collections, documents, extract, health, jobs, models
+from services.api.routers import (
+    anonymise,
+    ask,
+    audit,
+    collections,
+    documents,
+    extract,
+    health,
+    jobs,
+    models,
+)
 from services.api.settings import Settings
 from services.logging import configure_logging, request_id_var
 

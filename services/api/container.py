@@ -130,10 +130,10 @@ class Container:
 
     def start(self) -> dict[str, int]:
         """Start job workers and recover what a previous process left unfinished."""
+        from pipelines.errors import DocintelError
         from services.api.problems import domain_problem, problem_dict
         from services.documents import DocumentService
         from services.jobs import JobRunner
-        from pipelines.errors import DocintelError
 
         def problem_for(exc: Exception) -> dict:
             if isinstance(exc, DocintelError):

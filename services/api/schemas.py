@@ -77,18 +77,6 @@ class DocumentOut(BaseModel):
     duplicate: bool | None = None
 
 
-class UploadItem(BaseModel):
-    """One file of an upload: queued (202), indexed/failed (with ``wait=true``)."""
-
-    model_config = ConfigDict(extra="allow")
-    document_id: str
-    filename: str
-    status: Literal["queued", "running", "indexed", "failed"]
-    job_id: str | None = None
-    duplicate: bool | None = None
-    error: dict[str, Any] | None = None
-
-
 class UploadResult(BaseModel):
     documents: list[dict[str, Any]]
 

@@ -8,13 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.errors import InvalidRequest
 from services.api.access import collection_for
-from services.api.deps import Principal, Reader, get_container, get_principal
+from services.api.deps import ContainerDep, Principal, Reader, get_principal
 from services.api.problems import ProblemException
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.routers.documents import _read_limited, safe_filename
 
 router = APIRouter(tags=["anonymise"], responses=PROBLEM_RESPONSES)
-ContainerDep = Annotated[object, Depends(get_container)]
 
 MAX_TEXT_CHARS = 1_000_000
 

@@ -1,22 +1,20 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.audit import text_hash
 from pipelines.types import IndexFilter
 from services.api.access import collection_for
-from services.api.deps import Reader, get_container
+from services.api.deps import ContainerDep, Reader
 from services.api.problems import ProblemException
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.schemas import Tags
 
 router = APIRouter(tags=["ask"], responses=PROBLEM_RESPONSES)
-ContainerDep = Annotated[object, Depends(get_container)]
 
 
 class AskFilters(BaseModel):

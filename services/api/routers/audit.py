@@ -3,14 +3,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from services.api.deps import Admin, get_container
+from services.api.deps import Admin, ContainerDep
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.schemas import AuditOut
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
-ContainerDep = Annotated[object, Depends(get_container)]
 
 
 @router.get("", response_model=AuditOut, operation_id="list_audit")

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from services.api.access import collection_for
-from services.api.deps import Admin, Reader, Writer, get_container
+from services.api.deps import Admin, ContainerDep, Reader, Writer
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.routers.jobs import job_out
 from services.api.schemas import (
@@ -20,7 +20,6 @@ from services.api.schemas import (
 )
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=PROBLEM_RESPONSES)
-ContainerDep = Annotated[object, Depends(get_container)]
 
 
 def _out(row) -> dict:

@@ -5,14 +5,14 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from pipelines.errors import InvalidRequest, LimitExceeded
 from pipelines.registry import DocumentRow
 from services.api.access import collection_for, document_for
-from services.api.deps import Reader, Writer, get_container
+from services.api.deps import ContainerDep, Reader, Writer
 from services.api.problems import PROBLEM_MEDIA_TYPE, domain_problem, problem_dict
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.schemas import (
@@ -25,7 +25,6 @@ from services.api.schemas import (
 )
 
 router = APIRouter(prefix="/v1/collections/{name}/documents", tags=["documents"], responses=PROBLEM_RESPONSES)
-ContainerDep = Annotated[object, Depends(get_container)]
 
 
 def document_out(row: DocumentRow, *, duplicate: bool | None = None) -> dict[str, Any]:

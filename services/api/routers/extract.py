@@ -10,13 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipelines.audit import text_hash
 from pipelines.errors import InvalidRequest, LimitExceeded
 from services.api.access import collection_for, document_for
-from services.api.deps import Principal, get_container, get_principal
+from services.api.deps import ContainerDep, Principal, get_principal
 from services.api.problems import ProblemException
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.routers.documents import safe_filename
 
 router = APIRouter(tags=["extract"], responses=PROBLEM_RESPONSES)
-ContainerDep = Annotated[object, Depends(get_container)]
 
 MAX_SCHEMA_BYTES = 256 * 1024
 

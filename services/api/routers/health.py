@@ -48,9 +48,6 @@ def metrics(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         get_principal(request, HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if token else None)
-    counts = {}
     for state in ("queued", "running"):
-        counts[state] = container.registry.count_jobs([state])
-    for state, n in counts.items():
-        container.metrics.jobs_active.labels(state).set(n)
+        container.metrics.jobs_active.labels(state).set(container.registry.count_jobs([state]))
     return Response(container.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -2,17 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from pipelines.errors import NotFound
-from services.api.deps import Principal, Reader, get_container
+from services.api.deps import ContainerDep, Principal, Reader
 from services.api.problems import ProblemException
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.schemas import JobList, JobOut
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
-ContainerDep = Annotated[object, Depends(get_container)]
 
 CANCEL_ROLE = {"reindex": "admin"}  # ingestion and extraction jobs: writer
 

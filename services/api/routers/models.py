@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from services.api.deps import Reader, get_container
+from services.api.deps import ContainerDep, Reader
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.schemas import ModelsOut
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=PROBLEM_RESPONSES)
-ContainerDep = Annotated[object, Depends(get_container)]
 
 
 @router.get("", response_model=ModelsOut, operation_id="list_models")
