@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipelines.errors import Conflict, NotFound
+from pipelines.migrations import upgrade_to_head
 from pipelines.types import Block, OffsetMap, Page
 
 metadata = sa.MetaData()
@@ -219,7 +220,9 @@ class Registry:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else _NullLock()
-        metadata.create_all(engine)
+        # The schema comes from the migrations (pipelines/migrations), never create_all:
+        # a database made by an older docintel is upgraded in place on open.
+        upgrade_to_head(engine)
 
     @classmethod
     def from_url(cls, url: str) -> "Registry":

@@ -1,0 +1,5 @@
+import sys
+
+from pipelines.migrations import main
+
+sys.exit(main())
