@@ -137,8 +137,13 @@ class AuditLog:
         details_json = json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
         with self._lock, self.engine.begin() as conn:
             last = conn.execute(sa.select(audit_t.c.seq, audit_t.c.mac).order_by(audit_t.c.seq.desc()).limit(1)).first()
-            seq = (last.seq + 1) if last else 1
-            prev_mac = last.mac if last else GENESIS
+            if last is None:
+                # Empty after a retention purge: continue the chain from the checkpointed
+                # head, so sequence numbers are never reused and the link stays checkable.
+                head = self._read_head()
+                seq, prev_mac = int(head.get("seq", 0)) + 1, head.get("mac", GENESIS)
+            else:
+                seq, prev_mac = last.seq + 1, last.mac
             mac = self._mac(prev_mac, _canonical(seq, audit_id, ts, key_id, tenant, operation, collection, outcome, details_json))
             conn.execute(
                 audit_t.insert().values(
@@ -149,12 +154,15 @@ class AuditLog:
             self._write_head(seq, mac)
         return audit_id
 
+    def _read_head(self) -> dict[str, Any]:
+        if self._head_path is None or not self._head_path.exists():
+            return {}
+        return json.loads(self._head_path.read_text())
+
     def _write_head(self, seq: int, mac: str, purged_through: int | None = None) -> None:
         if self._head_path is None:
             return
-        head = {}
-        if self._head_path.exists():
-            head = json.loads(self._head_path.read_text())
+        head = self._read_head()
         head.update({"seq": seq, "mac": mac})
         if purged_through is not None:
             head["purged_through"] = purged_through
@@ -225,7 +233,7 @@ class AuditLog:
             expected_seq = row.seq + 1
             last_seq, last_mac = row.seq, row.mac
         if head:
-            if head["seq"] > last_seq:
+            if head["seq"] > max(last_seq, purged_through):
                 problems.append(
                     VerifyProblem(last_seq + 1, None, f"records {last_seq + 1}..{head['seq']} were removed from the end")
                 )
@@ -233,10 +241,12 @@ class AuditLog:
                 problems.append(VerifyProblem(last_seq, None, "last record does not match the checkpointed head"))
         return problems
 
-    def purge_older_than(self, days: int) -> int:
-        """Retention: drop records older than ``days``. The chain restarts from the first
-        kept record, whose ``prev_mac`` is kept as the anchor (verify starts there)."""
-        cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    def purge_older_than(self, days: float, *, now: datetime | None = None) -> int:
+        """Retention: drop records older than ``days`` (before ``now``, default the current
+        time). The chain restarts from the first kept record, whose ``prev_mac`` is kept
+        as the anchor (verify starts there); the head file records ``purged_through`` so
+        the missing prefix reads as purged, not removed, even when nothing is left."""
+        cutoff = ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat(timespec="microseconds").replace("+00:00", "Z")
         with self._lock, self.engine.begin() as conn:
             doomed = conn.execute(sa.select(sa.func.max(audit_t.c.seq)).where(audit_t.c.ts < cutoff)).scalar()
             if doomed is None:

@@ -401,6 +401,24 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+@audit_app.command("purge")
+def audit_purge(
+    older_than_days: Annotated[Optional[int], typer.Option(
+        min=1, help="default: DOCINTEL_AUDIT_RETENTION_DAYS (183)")] = None,
+) -> None:
+    """Delete audit records older than the retention period now (the API also does it
+    daily); the chain stays verifiable."""
+    settings, registry = _registry()
+    days = older_than_days or settings.audit_retention_days
+    log = _audit_log(settings, registry)
+    purged = log.purge_older_than(days)
+    console.print(f"purged {purged} audit record(s) older than {days} days")
+    problems = log.verify()
+    if problems:
+        err.print(f"[red]the audit chain does not verify ({len(problems)} problem(s)): run `docintel audit verify`[/red]")
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

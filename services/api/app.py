@@ -27,6 +27,7 @@ from services.api.routers import (
 )
 from services.api.settings import Settings
 from services.logging import configure_logging, request_id_var
+from services.retention import RetentionScheduler
 
 log = logging.getLogger("docintel.api")
 
@@ -59,9 +60,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 log.info("recovered after restart", extra={"recovery": stats})
         if settings.preload_models and not c.models_ready:
             threading.Thread(target=_preload, args=(c,), name="docintel-preload", daemon=True).start()
+        retention = RetentionScheduler(c.audit, retention_days=c.settings.audit_retention_days,
+                                       interval_s=c.settings.audit_purge_interval_s)
+        retention.start()
+        app.state.retention = retention
         try:
             yield
         finally:
+            retention.stop()
             if owned:
                 c.close()
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     store_originals: bool = True
     """Keep original page text (encrypted) so re-indexing can pseudonymise again."""
     audit_retention_days: int = Field(183, ge=1)
+    """Audit records older than this are purged (AI Act Art. 12: at least six months)."""
+    audit_purge_interval_s: float = Field(86400.0, ge=0)
+    """How often the API process runs the retention purge (first run at start-up); 0: never."""
 
     default_embedder: str = "use-multilingual-v3"
     embedders: list[str] = Field(default_factory=lambda: ["use-multilingual-v3", "minilm-l6-v2"])
