@@ -26,6 +26,8 @@ eval_app = typer.Typer(help="Evaluations on a dataset, run in this process (no s
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(eval_app, name="eval")
+vault_app = typer.Typer(help="The PII vault (run with the API stopped)", no_args_is_help=True)
+app.add_typer(vault_app, name="vault")
 
 console = Console()
 err = Console(stderr=True)
@@ -417,6 +419,38 @@ def audit_purge(
     if problems:
         err.print(f"[red]the audit chain does not verify ({len(problems)} problem(s)): run `docintel audit verify`[/red]")
         raise typer.Exit(1)
+
+
+@vault_app.command("rotate-key")
+def vault_rotate_key(
+    new_key_file: Annotated[Optional[Path], typer.Option(
+        exists=True, dir_okay=False, help="the new key (base64 or hex, 32 bytes); default: generated")] = None,
+) -> None:
+    """Re-encrypt every vault entry, original page and spooled upload under a new key, in
+    one transaction; the old key no longer opens the vault. The API must be stopped."""
+    from pipelines.anonymising.vault import VaultKeyError, parse_key
+    from services.maintenance import MaintenanceError
+    from services.vault_rotation import rotate_vault_key
+
+    settings, registry = _registry()
+    try:
+        new = parse_key(new_key_file.read_bytes()) if new_key_file else None
+        with console.status("re-encrypting the vault"):
+            result = rotate_vault_key(settings, new)
+    except (MaintenanceError, VaultKeyError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    _audit_log(settings, registry).record("key_change", tenant=None, key_id=None, action="rotate_vault_key",
+                                          entries=result.entries, pages=result.pages)
+    if result.resumed:
+        console.print("finished a rotation that was interrupted; the new key is now current")
+    else:
+        console.print(f"re-encrypted {result.entries} vault entries, {result.pages} original pages, "
+                      f"{result.spool_files} spooled uploads")
+    if result.key_file is not None:
+        console.print(f"the new key is in {result.key_file}; the old one no longer opens the vault")
+    else:
+        console.print("[bold]now put the new key in DOCINTEL_VAULT_KEY[/bold] (the API refuses the old one)")
 
 
 def main() -> None:  # pragma: no cover

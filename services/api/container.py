@@ -130,6 +130,7 @@ class Container:
 
     def start(self) -> dict[str, int]:
         """Start job workers and recover what a previous process left unfinished."""
+        self.vault  # noqa: B018 (a key that does not open the vault, e.g. the one before a rotation, stops the start-up)
         from pipelines.errors import DocintelError
         from services.api.problems import domain_problem, problem_dict
         from services.documents import DocumentService
