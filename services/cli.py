@@ -421,6 +421,40 @@ def audit_purge(
         raise typer.Exit(1)
 
 
+@audit_app.command("replay")
+def audit_replay(
+    audit_id: Annotated[str, typer.Argument()],
+    question: Annotated[str, typer.Option("--question", "-q", help="the question asked (only its hash was recorded)")],
+) -> None:
+    """Re-run a recorded ask over the recorded chunks with the recorded generator and
+    compare the answer hash: prints match or mismatch and why. Needs the index: stop the
+    API first when it is the embedded one."""
+    from services.api.container import Container
+    from services.api.settings import Settings
+    from services.replay import ReplayRefused, replay_ask
+
+    settings = Settings()
+    try:
+        container = Container.offline(settings)
+    except RuntimeError as exc:  # Qdrant local mode: the folder is locked by a running server
+        err.print(f"[red]cannot open the index: {exc} Stop the API, or use a Qdrant server.[/red]")
+        raise typer.Exit(1) from None
+    try:
+        with console.status("replaying"):
+            report = replay_ask(container, container.audit, audit_id, question)
+    except ReplayRefused as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        container.close()
+    colour = "green" if report.match else "red"
+    console.print(f"[{colour}]{report.verdict}[/{colour}] {audit_id}: recorded answer {report.recorded_answer_hash[:16]}, "
+                  f"replayed {(report.replayed_answer_hash or 'none')[:16]}")
+    for reason in report.reasons:
+        console.print(f"  - {reason}")
+    raise typer.Exit(0 if report.match else 1)
+
+
 @vault_app.command("rotate-key")
 def vault_rotate_key(
     new_key_file: Annotated[Optional[Path], typer.Option(

@@ -89,6 +89,27 @@ class Container:
         container.extras.update(overrides)
         return container
 
+    @classmethod
+    def offline(cls, settings: Settings) -> "Container":
+        """The parts an operator command needs (registry, audit, index, models, vault):
+        no API key bootstrap (it would revoke keys this shell does not configure) and no
+        parser workers. Raises ``RuntimeError`` when the embedded index is locked by a
+        running server."""
+        _offline_environment()
+        data_dir = settings.data_dir
+        registry = Registry.from_url(settings.resolved_database_url)
+        audit_key = load_or_create_secret(
+            settings.audit_key.get_secret_value() if settings.audit_key else None, data_dir / "audit.key"
+        )
+        vault_key = load_or_create_secret(
+            settings.vault_key.get_secret_value() if settings.vault_key else None, data_dir / "vault.key"
+        )
+        return cls(
+            settings=settings, registry=registry, audit=AuditLog(registry.engine, audit_key, data_dir / "audit.head"),
+            keys=KeyStore(registry), index=_build_index(settings), sparse=_build_sparse(), parser=None,  # type: ignore[arg-type]
+            metrics=Metrics(), vault_key=vault_key, data_dir=data_dir,
+        )
+
     # ---- models ------------------------------------------------------------------
 
     def available_embedders(self) -> list[str]:

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.audit import text_hash
+from pipelines.replay import chunk_provenance
 from pipelines.types import IndexFilter
 from services.api.access import collection_for
 from services.api.deps import ContainerDep, Reader
@@ -102,7 +103,7 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
             outcome="abstained" if answer.abstained else "answered",
             question_hash=text_hash(body.question), answer_hash=text_hash(answer.answer),
             document_ids=sorted({c.document_id for c in answer.citations}),
-            chunk_ids=list(answer.retrieved_chunk_ids),
+            chunk_ids=list(answer.retrieved_chunk_ids), **chunk_provenance(answer.retrieved),
             cited_chunk_ids=[c.chunk_id for c in answer.citations],
             citation_ids=[c.id for c in answer.citations],
             support=[round(s.support, 4) for s in answer.sentences],
