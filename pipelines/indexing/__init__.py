@@ -1,4 +1,8 @@
-"""Vector index backends (see ``qdrant_index`` for the payload and naming scheme)."""
+"""Vector index backends (see ``qdrant_index`` for the payload and naming scheme).
+
+``QdrantIndex``: qdrant-client (embedded local mode, or a server/cluster).
+``QdrantEdgeIndex``: Qdrant Edge, the engine in-process (HNSW, payload indexes).
+"""
 
 from pipelines.indexing.qdrant_index import (
     TAG_KEY_PATTERN,
@@ -9,13 +13,16 @@ from pipelines.indexing.qdrant_index import (
     physical_collection_name,
     point_id,
 )
+from pipelines.indexing.edge_index import QdrantEdgeIndex, edge_filter
 
 __all__ = [
     "TAG_KEY_PATTERN",
+    "QdrantEdgeIndex",
     "QdrantIndex",
     "alias_name",
     "build_filter",
     "chunk_payload",
+    "edge_filter",
     "physical_collection_name",
     "point_id",
 ]

@@ -40,7 +40,14 @@ def _qdrant_disk(folder: Path) -> VectorIndex:
     return QdrantIndex.from_location(str(folder / "qdrant"))
 
 
+def _qdrant_edge(folder: Path) -> VectorIndex:
+    from pipelines.indexing import QdrantEdgeIndex
+
+    return QdrantEdgeIndex(folder / "qdrant-edge")
+
+
 BACKENDS: dict[str, IndexBackend] = {
     "qdrant-local-memory": IndexBackend("qdrant-local-memory", _qdrant_memory, persistent=False),
     "qdrant-local-disk": IndexBackend("qdrant-local-disk", _qdrant_disk, persistent=True),
+    "qdrant-edge": IndexBackend("qdrant-edge", _qdrant_edge, persistent=True),
 }
