@@ -39,15 +39,23 @@ class PyMuPDFParser:
                 raise EncryptedDocument(
                     "the PDF is encrypted: send its password in metadata.password (it is never stored)"
                 )
-            if doc.page_count == 0:
+            try:
+                page_count = doc.page_count  # a forged /Count raises here
+            except Exception:  # noqa: BLE001 - same assorted MuPDF exception types as open()
+                raise CorruptDocument("the PDF page tree is damaged (a wrong page count)") from None
+            if page_count == 0:
                 raise CorruptDocument("the PDF has no pages")
-            if doc.page_count > self.max_pages:
-                raise LimitExceeded(f"the PDF has {doc.page_count} pages; the limit is {self.max_pages}")
+            if page_count > self.max_pages:
+                raise LimitExceeded(f"the PDF has {page_count} pages; the limit is {self.max_pages}")
             pages: list[Page] = []
             ocr_pages: list[int] = []
             warnings: list[str] = []
             ocr_budget = self.ocr_max_pages
-            for number, page in enumerate(doc, start=1):
+            for number in range(1, page_count + 1):
+                try:
+                    page = doc.load_page(number - 1)
+                except Exception:  # noqa: BLE001 - a cycle in /Kids raises when the page is looked up
+                    raise CorruptDocument("the PDF page tree is damaged (a cycle in its pages)") from None
                 try:
                     text, blocks = page_text_and_blocks(page)
                 except Exception:  # noqa: BLE001 - one damaged page must not lose the others

@@ -171,6 +171,9 @@ def decode_text(data: bytes, *, strict: bool = False) -> str:
         # A multi-byte character cut at the end of a head sample is still UTF-8.
         if exc.start >= len(data) - 3:
             return data[: exc.start].decode("utf-8")
+    mostly = _mostly_utf8(data)
+    if mostly is not None:
+        return mostly
     western = _as_western_european(data)
     if western is not None:
         return western
@@ -182,6 +185,18 @@ def decode_text(data: bytes, *, strict: bool = False) -> str:
             raise ValueError("undecodable")
         return data.decode("cp1252", errors="replace")
     return str(best)
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 with a few invalid bytes (a damaged or concatenated file), decoded as UTF-8
+    with U+FFFD for the bad bytes. Read as cp1252 instead, every accented letter would
+    become two characters ("dÃ©clarÃ©"). Text in a single-byte encoding has almost no
+    valid multi-byte UTF-8 sequences, so needing two valid ones per invalid one keeps
+    cp1252 files out of this branch."""
+    text = data.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    multibyte = sum(1 for ch in text if ord(ch) > 127 and ch != "\ufffd")
+    return text if multibyte >= 2 and multibyte >= 2 * invalid else None
 
 
 _WESTERN_LETTERS = frozenset("àâäáãåçéèêëíìîïñóòôöõúùûüýÿœæßÀÂÄÁÃÅÇÉÈÊËÍÌÎÏÑÓÒÔÖÕÚÙÛÜÝŸŒÆ€£«»°§²³µ’‘“”–—…·×÷¼½¾©®™")
