@@ -342,6 +342,12 @@ def _build_index(settings: Settings) -> VectorIndex:
             replication_factor=settings.qdrant_replication_factor,
             write_consistency_factor=settings.qdrant_write_consistency,
         )
+    if settings.index_backend == "qdrant-edge":
+        from pipelines.indexing.edge_index import QdrantEdgeIndex
+
+        if settings.resolved_qdrant_path == ":memory:":
+            return QdrantEdgeIndex.temporary()
+        return QdrantEdgeIndex(settings.resolved_qdrant_path)
     return QdrantIndex.from_location(path=settings.resolved_qdrant_path, url=None)
 
 

@@ -46,7 +46,12 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DOCINTEL_QDRANT_API_KEY", "QDRANT_API_KEY")
     )
     qdrant_path: str | None = None
-    """Embedded Qdrant location; default ``<data_dir>/qdrant``; ``:memory:`` for tests."""
+    """Embedded index location; default ``<data_dir>/qdrant`` (``<data_dir>/qdrant-edge``
+    for the edge backend); ``:memory:`` for tests (edge: a temporary folder)."""
+    index_backend: Literal["qdrant-local", "qdrant-edge"] = "qdrant-local"
+    """Embedded index engine: qdrant-client local mode, or Qdrant Edge (in-process
+    engine with HNSW). Ignored when ``qdrant_url`` is set: a server is always reached
+    through qdrant-client."""
     qdrant_shards: int = Field(1, ge=1)
     qdrant_replication_factor: int = Field(1, ge=1)
     qdrant_write_consistency: int = Field(1, ge=1)
@@ -89,6 +94,17 @@ class Settings(BaseSettings):
     ocr_max_pages: int = Field(200, ge=0)
     ingest_workers: int = Field(1, ge=1)
     max_queued_jobs: int = Field(1000, ge=1)
+    """Jobs queued or running in this process, all tenants together; beyond: 503."""
+    max_jobs_per_tenant: int = Field(100, ge=1)
+    """Jobs (ingestion, extraction) one tenant may have queued or running; beyond: 429."""
+    rate_limit_per_minute: int = Field(600, ge=0)
+    """Requests per API key per minute on /v1 (token bucket, per process; 0 disables)."""
+    rate_limit_burst: int = Field(100, ge=1)
+    """Requests a key may make at once before the per-minute rate applies."""
+    ask_timeout_s: float = Field(120.0, gt=0)
+    """Time to the first byte of an answer; beyond: a 504 problem (the work is abandoned)."""
+    extract_timeout_s: float = Field(300.0, gt=0)
+    """The same for a synchronous extraction (``?async=true`` has no such limit)."""
 
     metrics_require_key: bool = False
     log_level: str = "INFO"
@@ -123,7 +139,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def resolved_qdrant_path(self) -> str:
-        return self.qdrant_path or str(self.data_dir / "qdrant")
+        # Each backend has its own folder: their on-disk formats differ.
+        folder = "qdrant-edge" if self.index_backend == "qdrant-edge" else "qdrant"
+        return self.qdrant_path or str(self.data_dir / folder)
 
 
 def _parse_keys(raw: str) -> list[ConfiguredKey]:
