@@ -325,6 +325,72 @@ def eval_pii(
     console.print(format_report(evaluate_pii(files, detector)))
 
 
+# ---- backup and restore (offline: the API stopped) ------------------------------------
+
+
+def _byte_progress():
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeElapsedColumn(), console=console)
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="a new (or empty) folder")],
+    include_keys: Annotated[bool, typer.Option(
+        "--include-keys", help="also copy the vault and audit keys (whoever has the backup can then re-identify)")] = False,
+) -> None:
+    """Back up the registry, audit trail and head checkpoint, vault, embedded index and
+    spool into DEST with a manifest (sizes, sha256, versions). The API must be stopped."""
+    from services.api.settings import Settings
+    from services.backup import create_backup
+    from services.maintenance import MaintenanceError
+
+    settings = Settings()
+    try:
+        with _byte_progress() as progress:
+            task = progress.add_task("backup", total=None)
+            result = create_backup(settings, dest, include_keys=include_keys,
+                                   progress=lambda what, done, total: progress.update(
+                                       task, description=f"backup {what}", completed=done, total=total))
+    except MaintenanceError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    for warning in result.warnings:
+        err.print(f"[yellow]{warning}[/yellow]")
+    files = result.manifest["files"]
+    console.print(f"backup written to {result.path}: {len(files)} files, "
+                  f"{sum(f['size'] for f in files.values())} bytes, parts {result.manifest['parts']}")
+
+
+@app.command()
+def restore(
+    src: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="a folder written by docintel backup")],
+    force: Annotated[bool, typer.Option("--force", help="move a non-empty data dir aside instead of refusing")] = False,
+) -> None:
+    """Restore a backup into DOCINTEL_DATA_DIR after checking its manifest (a damaged
+    backup is refused) and that the keys in use open it. The API must be stopped."""
+    from services.api.settings import Settings
+    from services.backup import restore_backup
+    from services.maintenance import MaintenanceError
+
+    settings = Settings()
+    try:
+        with _byte_progress() as progress:
+            task = progress.add_task("restore", total=None)
+            result = restore_backup(settings, src, force=force,
+                                    progress=lambda what, done, total: progress.update(
+                                        task, description=f"restore {what}", completed=done, total=total))
+    except MaintenanceError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    for path in result.moved_aside:
+        console.print(f"moved aside: {path}")
+    console.print(f"restored {len(result.manifest['files'])} files from {src} "
+                  f"(made {result.manifest['created_at']}, docintel {result.manifest['versions']['docintel']})")
+
+
 # ---- keys and audit (registry) ------------------------------------------------------
 
 
