@@ -37,7 +37,7 @@ from pipelines.ingest import (
 from pipelines.registry import CollectionRow, DocumentRow, document_id_for
 from pipelines.types import ParsedDocument
 from services.api.problems import domain_problem, problem_dict
-from services.jobs import JobContext, JobRunner
+from services.jobs import JobContext, JobRunner, Reservation
 
 log = logging.getLogger("docintel.documents")
 
@@ -159,7 +159,9 @@ class DocumentService:
     # ---- documents ---------------------------------------------------------------
 
     def upload(self, collection: CollectionRow, *, filename: str, data: bytes, acl_groups: list[str],
-               tags: dict[str, str], password: str | None, key_id: str | None) -> UploadOutcome:
+               tags: dict[str, str], password: str | None, key_id: str | None,
+               reservation: Reservation | None = None) -> UploadOutcome:
+        """``reservation``: job slots the caller was admitted with (``JobRunner.reserve``)."""
         sha = hashlib.sha256(data).hexdigest()
         document_id = document_id_for(collection.tenant, collection.name, sha)
         registry = self.c.registry
@@ -196,7 +198,7 @@ class DocumentService:
         self.spool.put(document_id, data)
         if password:
             self._passwords[job.id] = password
-        self.runner.submit(job.id, self._ingest_job(collection, document_id))
+        self.runner.submit(job.id, self._ingest_job(collection, document_id), reservation=reservation)
         return UploadOutcome(row, False, job.id)
 
     def _ingest_job(self, collection: CollectionRow, document_id: str):

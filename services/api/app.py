@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 
 from services.api.container import Container
 from services.api.problems import install_problem_handlers, unexpected_error_response
+from services.api.ratelimit import LimitsMiddleware
 from services.api.routers import (
     anonymise,
     ask,
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if container is not None:
         app.state.container = container
     install_problem_handlers(app)
+    # Added before request_context, so it runs inside it: refusals get a request id and metrics.
+    app.add_middleware(LimitsMiddleware)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):

@@ -9,4 +9,5 @@ PROBLEM_RESPONSES = {
     403: {**_PROBLEM, "description": "role too low"},
     404: {**_PROBLEM, "description": "not found (or not visible to this key)"},
     422: {**_PROBLEM, "description": "invalid request"},
+    429: {**_PROBLEM, "description": "request rate or job limit reached (see Retry-After)"},
 }

@@ -69,7 +69,8 @@ class AskResponse(BaseModel):
     response_model=AskResponse,
     operation_id="ask",
     responses={200: {"content": {"text/event-stream": {}},
-                     "description": "JSON, or server-sent events with stream=true (`sentence` events, then `done`)"}},
+                     "description": "JSON, or server-sent events with stream=true (`sentence` events, then `done`)"},
+               504: PROBLEM_RESPONSES[422] | {"description": "no answer within DOCINTEL_ASK_TIMEOUT_S"}},
 )
 def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep):
     """Answer from the collection's documents: every sentence cites exact spans; an honest

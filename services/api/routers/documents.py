@@ -14,6 +14,7 @@ from pipelines.registry import DocumentRow
 from services.api.access import collection_for, document_for
 from services.api.deps import ContainerDep, Reader, Writer
 from services.api.problems import PROBLEM_MEDIA_TYPE, domain_problem, problem_dict
+from services.api.ratelimit import admit_jobs
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.schemas import (
     DocumentList,
@@ -25,6 +26,7 @@ from services.api.schemas import (
 )
 
 router = APIRouter(prefix="/v1/collections/{name}/documents", tags=["documents"], responses=PROBLEM_RESPONSES)
+UPLOAD_ROUTE = "/v1/collections/{name}/documents"
 
 
 def document_out(row: DocumentRow, *, duplicate: bool | None = None) -> dict[str, Any]:
@@ -70,7 +72,8 @@ def _read_limited(upload: UploadFile, limit: int) -> bytes:
     operation_id="upload_documents",
     responses={201: {"model": UploadResult, "description": "indexed (wait=true)"},
                413: PROBLEM_RESPONSES[422] | {"description": "too large"},
-               415: PROBLEM_RESPONSES[422] | {"description": "unsupported media type"}},
+               415: PROBLEM_RESPONSES[422] | {"description": "unsupported media type"},
+               503: PROBLEM_RESPONSES[422] | {"description": "job queue full (see Retry-After)"}},
 )
 def upload_documents(
     name: str,
@@ -93,19 +96,21 @@ def upload_documents(
         raise LimitExceeded(f"at most {container.settings.max_files_per_request} files per request")
     limit = container.settings.max_upload_mb * 1024 * 1024
     outcomes = []
-    for upload in file:
-        filename = safe_filename(upload.filename)
-        try:
-            data = _read_limited(upload, limit)
-        except LimitExceeded as exc:
-            outcomes.append(("failed", {"document_id": None, "filename": filename, "status": "failed",
-                                        "error": domain_problem(exc)}))
-            continue
-        outcome = container.documents.upload(
-            collection, filename=filename, data=data, acl_groups=meta.acl_groups, tags=meta.tags,
-            password=meta.password, key_id=principal.key_id,
-        )
-        outcomes.append(("ok", outcome))
+    # One slot per file, all or none: a refused request queues nothing.
+    with admit_jobs(container, principal.tenant, len(file), route=UPLOAD_ROUTE) as reservation:
+        for upload in file:
+            filename = safe_filename(upload.filename)
+            try:
+                data = _read_limited(upload, limit)
+            except LimitExceeded as exc:
+                outcomes.append(("failed", {"document_id": None, "filename": filename, "status": "failed",
+                                            "error": domain_problem(exc)}))
+                continue
+            outcome = container.documents.upload(
+                collection, filename=filename, data=data, acl_groups=meta.acl_groups, tags=meta.tags,
+                password=meta.password, key_id=principal.key_id, reservation=reservation,
+            )
+            outcomes.append(("ok", outcome))
 
     items: list[dict[str, Any]] = []
     for kind, outcome in outcomes:

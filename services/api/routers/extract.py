@@ -12,6 +12,7 @@ from pipelines.errors import InvalidRequest, LimitExceeded
 from services.api.access import collection_for, document_for
 from services.api.deps import ContainerDep, Principal, get_principal
 from services.api.problems import ProblemException
+from services.api.ratelimit import admit_jobs
 from services.api.routers import PROBLEM_RESPONSES
 from services.api.routers.documents import safe_filename
 
@@ -92,7 +93,9 @@ def _parse_schema_text(raw: Any) -> dict:
     openapi_extra={"requestBody": _REQUEST_BODY},
     responses={202: {"description": "accepted as a job (?async=true)"},
                413: PROBLEM_RESPONSES[422] | {"description": "too large"},
-               415: PROBLEM_RESPONSES[422] | {"description": "unsupported media type"}},
+               415: PROBLEM_RESPONSES[422] | {"description": "unsupported media type"},
+               503: PROBLEM_RESPONSES[422] | {"description": "job queue full (?async=true; see Retry-After)"},
+               504: PROBLEM_RESPONSES[422] | {"description": "no answer within DOCINTEL_EXTRACT_TIMEOUT_S"}},
 )
 async def extract(
     request: Request,
@@ -148,12 +151,14 @@ async def extract(
     validate_schema(job["schema"])  # a bad schema is a 422 now, not a failed job later
     extractor = container.extractor(job["generator"])
     if async_:
-        record = container.registry.create_job(
-            tenant=principal.tenant, kind="extract", key_id=principal.key_id,
-            collection=job["collection"].name if job["kind"] == "document" else None,
-            document_id=job["document"].id if job["kind"] == "document" else None, total=1,
-        )
-        container.runner.submit(record.id, lambda ctx: _run(container, principal, job, extractor, ctx.progress))
+        with admit_jobs(container, principal.tenant, 1, route="/v1/extract") as reservation:
+            record = container.registry.create_job(
+                tenant=principal.tenant, kind="extract", key_id=principal.key_id,
+                collection=job["collection"].name if job["kind"] == "document" else None,
+                document_id=job["document"].id if job["kind"] == "document" else None, total=1,
+            )
+            container.runner.submit(record.id, lambda ctx: _run(container, principal, job, extractor, ctx.progress),
+                                    reservation=reservation)
         from services.api.routers.jobs import job_out
 
         return JSONResponse(job_out(container.registry.get_job(record.id)), status_code=202)

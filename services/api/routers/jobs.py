@@ -25,12 +25,26 @@ def job_out(row) -> dict:
     ).model_dump(mode="json", exclude_none=True)
 
 
-def _visible_job(container, principal: Principal, job_id: str):
-    job = container.registry.get_job(job_id, tenant=principal.tenant)
+def job_visible(container, principal: Principal, job) -> bool:
+    """A job of the caller's tenant is visible as its document is (API.md: a document a key
+    may not read does not exist for it). A job without a readable document to judge by (an
+    extraction from an upload, or a job whose document is gone) holds content nobody else
+    was given: only the key that started it and keys holding '*' see it. Collection-wide
+    jobs (re-index) carry counts only and are visible to the whole tenant."""
     if job.document_id:
         doc = container.registry.document_by_id(job.document_id)
-        if doc is not None and not doc.readable_by(principal.groups):
-            raise NotFound("job not found")
+        if doc is not None:
+            return doc.readable_by(principal.groups)
+        return principal.sees_everything or job.key_id == principal.key_id
+    if job.kind == "extract":
+        return principal.sees_everything or job.key_id == principal.key_id
+    return True
+
+
+def _visible_job(container, principal: Principal, job_id: str):
+    job = container.registry.get_job(job_id, tenant=principal.tenant)
+    if not job_visible(container, principal, job):
+        raise NotFound("job not found")
     return job
 
 
@@ -51,11 +65,8 @@ def list_jobs(
     page = container.registry.list_jobs(principal.tenant, status=status, kind=kind, limit=limit, cursor=cursor)
     jobs = []
     for job in page.items:
-        if job.document_id:
-            doc = container.registry.document_by_id(job.document_id)
-            if doc is not None and not doc.readable_by(principal.groups):
-                continue
-        jobs.append(job_out(job))
+        if job_visible(container, principal, job):
+            jobs.append(job_out(job))
     return {"jobs": jobs, "next_cursor": page.next_cursor}
 
 
