@@ -239,6 +239,9 @@ class DocumentService:
                             target = replace(target, index_name=physical)
                             current = self.c.registry.get_collection(collection.tenant, collection.name)
                             continue
+                        # The points carry the ACL read when the job started; a PATCH since
+                        # then changed only the registry (update_acl holds this lock).
+                        self._sync_access(target.index_name, document_id, target.acl_groups, target.tags)
                         self.pipeline.publish(target)
                         registry.save_pages_and_mark_indexed(
                             document_id, result.pages, offsets=result.offsets, chunks=result.chunks,
@@ -290,9 +293,22 @@ class DocumentService:
             payload["tags"] = tags
         if not payload:
             return
-        if doc.status == "indexed":
-            self.c.index.set_payload(self.index_alias(collection), doc.id, payload)
-        self.c.registry.update_document(doc.id, **payload)
+        with self.collection_lock(collection):
+            # Under the lock an ingestion cannot publish, nor a re-index swap, in between:
+            # either the document is indexed now (its points change here) or its job will
+            # copy the registry's ACL when it publishes (``_sync_access``).
+            current = self.c.registry.document_by_id(doc.id)
+            if current is not None and current.status == "indexed":
+                self.c.index.set_payload(self.index_alias(collection), doc.id, payload)
+            self.c.registry.update_document(doc.id, **payload)
+
+    def _sync_access(self, index_name: str, document_id: str, acl_groups, tags) -> None:
+        """Give the document's points the registry's current ACL and tags when they differ
+        from ``acl_groups``/``tags`` (what the points were written with). Call it under the
+        collection lock, before the points become visible."""
+        row = self.c.registry.document_by_id(document_id)
+        if row is not None and (tuple(row.acl_groups), dict(row.tags)) != (tuple(acl_groups), dict(tags)):
+            self.c.index.set_payload(index_name, document_id, {"acl_groups": list(row.acl_groups), "tags": row.tags})
 
     # ---- re-indexing -------------------------------------------------------------
 
@@ -324,7 +340,7 @@ class DocumentService:
             index.drop_physical(new_physical)  # leftovers of an interrupted attempt, if any
             index.create_physical(new_physical, embedder.dimension)
             chunker = chunker_for(embedder)
-            done: set[str] = set()
+            done: dict[str, tuple] = {}  # document id -> (acl_groups, tags) its points were built with
             chunks = 0
 
             def build(document_id: str) -> int:
@@ -342,7 +358,7 @@ class DocumentService:
                     prepare=lambda page, _id: PreparedPage(page, offsets[page.number]), cancelled=ctx.cancelled,
                 )
                 self.pipeline.publish(target)
-                done.add(document_id)
+                done[document_id] = (target.acl_groups, target.tags)
                 return result.chunks
 
             try:
@@ -353,10 +369,12 @@ class DocumentService:
                 with self.collection_lock(current):
                     registry.get_collection(current.tenant, current.name)  # deleted meanwhile -> NotFound
                     indexed = set(registry.document_ids_in(current.tenant, current.name, status="indexed"))
-                    for document_id in sorted(indexed - done):
+                    for document_id in sorted(indexed - done.keys()):
                         chunks += build(document_id)
-                    for document_id in done - indexed:
+                    for document_id in done.keys() - indexed:
                         index.delete_document(new_physical, document_id)
+                    for document_id in sorted(indexed & done.keys()):  # PATCHed since it was rebuilt
+                        self._sync_access(new_physical, document_id, *done[document_id])
                     index.point_alias(alias, new_physical)
                     registry.update_collection_model(current.tenant, current.name, embedder=embedder.name,
                                                      embedder_version=embedder.version, generation=generation)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from pipelines.errors import InvalidRequest, LimitExceeded
+from pipelines.errors import Conflict, InvalidRequest, LimitExceeded
 from pipelines.registry import DocumentRow
 from services.api.access import collection_for, document_for
 from services.api.deps import ContainerDep, Reader, Writer
@@ -113,9 +113,18 @@ def upload_documents(
             outcomes.append(("ok", outcome))
 
     items: list[dict[str, Any]] = []
-    for kind, outcome in outcomes:
+    for upload, (kind, outcome) in zip(file, outcomes, strict=True):
         if kind == "failed":
             items.append(outcome)
+            continue
+        if outcome.duplicate and not outcome.document.readable_by(principal.groups):
+            # The same bytes are already a document this key may not read: nothing of it
+            # (id, filename, tags, job) is shown, only that the upload was not taken.
+            items.append({"document_id": None, "filename": safe_filename(upload.filename), "status": "failed",
+                          "error": domain_problem(Conflict(
+                              "a document with the same content already exists in this collection"))})
+            container.audit.record("upload", tenant=principal.tenant, key_id=principal.key_id, collection=name,
+                                   outcome="duplicate-unreadable", document_ids=[outcome.document.id])
             continue
         if wait and outcome.job_id and not outcome.duplicate:
             container.runner.wait(outcome.job_id, timeout=container.settings.parse_timeout_s * 4 + 600)
