@@ -382,6 +382,27 @@ def embed_cached(count: int, *, embedder_name: str = "use-multilingual-v3", bloc
     return cached_vectors(embedder_name)[:count]
 
 
+def sparse_cached(count: int, *, embedder_name: str = "use-multilingual-v3") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lexical sparse vectors of the first ``count`` chunks as CSR arrays
+    ``(indptr, indices, values)``, cached (encoding runs at a few hundred chunks/s)."""
+    from models.sparse import LexicalSparseEncoder
+
+    encoder = LexicalSparseEncoder()
+    path = CACHE / f"sparse-{encoder.version}-{embedder_name}-{count}.npz"
+    if path.exists():
+        data = np.load(path)
+        return data["indptr"], data["indices"], data["values"]
+    vectors = encoder.encode_documents(chunk_corpus(count, embedder_name=embedder_name))
+    indptr = np.cumsum([0] + [len(v.indices) for v in vectors]).astype(np.int64)
+    indices = np.fromiter((i for v in vectors for i in v.indices), np.int64, int(indptr[-1]))
+    values = np.fromiter((x for v in vectors for x in v.values), np.float32, int(indptr[-1]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, indptr=indptr, indices=indices, values=values)
+    os.replace(tmp, path)
+    return indptr, indices, values
+
+
 def embed_questions(embedder_name: str = "use-multilingual-v3") -> np.ndarray:
     """Query vectors of the dev questions (cached)."""
     from models.registry import build_embedder
@@ -429,6 +450,8 @@ def main() -> None:
     pages = sub.add_parser("pages", help="print generated pages")
     pages.add_argument("--count", type=int, default=2)
     pages.add_argument("--seed", type=int, default=7)
+    sparse = sub.add_parser("sparse", help="encode corpus chunks' sparse vectors into the cache")
+    sparse.add_argument("--count", type=int, default=100_000)
     embed = sub.add_parser("embed", help="embed corpus chunks into the cache")
     embed.add_argument("--count", type=int, default=100_000)
     embed.add_argument("--embedder", default="use-multilingual-v3")
@@ -436,6 +459,8 @@ def main() -> None:
     if args.command == "pages":
         for page in generate_pages(args.count, seed=args.seed):
             print(page, end="\n\n----\n\n")
+    elif args.command == "sparse":
+        sparse_cached(args.count)
     else:
         embed_questions(args.embedder)
         embed_cached(args.count, embedder_name=args.embedder, log=lambda m: print(m, flush=True))
