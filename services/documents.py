@@ -337,6 +337,11 @@ class DocumentService:
             generation = current.generation + 1
             new_physical = physical_collection_name(current.tenant, current.name, embedder.name, embedder.version,
                                                     generation)
+            # Written before anything is built: after a crash, ``recover`` knows exactly which
+            # index collections this job made and whether its swap happened.
+            registry.update_job(ctx.job_id, params={
+                "embedder": embedder.name, "embedder_version": embedder.version, "generation": generation,
+                "old_physical": old_physical, "new_physical": new_physical})
             index.drop_physical(new_physical)  # leftovers of an interrupted attempt, if any
             index.create_physical(new_physical, embedder.dimension)
             chunker = chunker_for(embedder)
@@ -376,8 +381,13 @@ class DocumentService:
                     for document_id in sorted(indexed & done.keys()):  # PATCHed since it was rebuilt
                         self._sync_access(new_physical, document_id, *done[document_id])
                     index.point_alias(alias, new_physical)
-                    registry.update_collection_model(current.tenant, current.name, embedder=embedder.name,
-                                                     embedder_version=embedder.version, generation=generation)
+                    try:
+                        registry.update_collection_model(current.tenant, current.name, embedder=embedder.name,
+                                                         embedder_version=embedder.version, generation=generation)
+                    except BaseException:
+                        if old_physical:  # the registry still names the old model: so must the alias
+                            index.point_alias(alias, old_physical)
+                        raise
             except BaseException:
                 index.drop_physical(new_physical)
                 raise
@@ -393,13 +403,18 @@ class DocumentService:
 
     def recover(self) -> dict[str, int]:
         """After a restart: resume interrupted ingestion jobs from the spool (deterministic
-        point ids make re-running safe), fail the ones that cannot resume, and delete index
-        points of documents the registry does not list as indexed (orphans)."""
+        point ids make re-running safe), fail the ones that cannot resume, settle interrupted
+        re-indexes (``_settle_interrupted_reindex``: no half-built index collection is left),
+        and delete index points of documents the registry does not list as indexed (orphans)."""
         registry = self.c.registry
-        stats = {"resumed": 0, "failed": 0, "orphans_removed": 0}
+        stats = {"resumed": 0, "failed": 0, "orphans_removed": 0, "reindex_rolled_back": 0,
+                 "reindex_rolled_forward": 0}
         unfinished = registry.jobs_with_status(["queued", "running"])
         resumable: list[tuple[CollectionRow, str, str]] = []
         for job in unfinished:
+            if job.kind == "reindex":
+                stats[self._settle_interrupted_reindex(job)] += 1
+                continue
             if job.kind != "ingest" or not job.document_id or not job.collection:
                 registry.update_job(job.id, status="failed", stage="failed", error=problem_dict(
                     409, "interrupted", "Interrupted", "the server restarted while this job ran; start it again"))
@@ -432,7 +447,7 @@ class DocumentService:
             alias = self.index_alias(collection)
             try:
                 present = self.c.index.document_ids(alias)
-            except Exception:
+            except Exception:  # noqa: BLE001 - one unreadable collection must not stop the others' recovery
                 log.warning("could not list documents of an index collection during recovery")
                 continue
             indexed = set(registry.document_ids_in(collection.tenant, collection.name, status="indexed"))
@@ -443,3 +458,45 @@ class DocumentService:
             self.runner.submit(job_id, self._ingest_job(collection, doc_id))
             stats["resumed"] += 1
         return stats
+
+    def _settle_interrupted_reindex(self, job) -> str:
+        """Finish what a re-index interrupted by a crash left: afterwards the registry and
+        the alias name the same index collection and no half-built one is left.
+
+        The swap is two writes (alias, then registry), both made only once every document
+        is built. If either happened, the new collection is complete: roll forward (finish
+        the other write, drop the old collection, the job succeeded). Otherwise roll back:
+        drop the new collection, the old one stays in use, the job failed ("interrupted")."""
+        registry, index = self.c.registry, self.c.index
+        params = job.params or {}
+        new, old = params.get("new_physical"), params.get("old_physical")
+        interrupted = problem_dict(409, "interrupted", "Interrupted",
+                                   "the server restarted during the re-index; the previous index is still in "
+                                   "use: start the re-index again")
+        try:
+            collection = registry.get_collection(job.tenant, job.collection) if job.collection else None
+        except NotFound:
+            collection = None
+        if collection is None or not new:  # collection deleted, or the job never started building
+            if new:
+                index.drop_physical(new)
+            registry.update_job(job.id, status="failed", stage="failed", error=interrupted)
+            return "reindex_rolled_back"
+        alias = self.index_alias(collection)
+        target = index.resolve_alias(alias)
+        if collection.generation == params.get("generation") or target == new:
+            if collection.generation != params.get("generation"):
+                registry.update_collection_model(job.tenant, collection.name, embedder=params["embedder"],
+                                                 embedder_version=params["embedder_version"],
+                                                 generation=params["generation"])
+            if target != new:
+                index.point_alias(alias, new)
+            if old and old != new:
+                index.drop_physical(old)
+            registry.update_job(job.id, status="succeeded", stage="done", result={
+                "embedder": {"name": params["embedder"], "version": params["embedder_version"]},
+                "generation": params["generation"], "completed_at_restart": True})
+            return "reindex_rolled_forward"
+        index.drop_physical(new)
+        registry.update_job(job.id, status="failed", stage="failed", error=interrupted)
+        return "reindex_rolled_back"

@@ -87,8 +87,10 @@ def upload_documents(
     collection = collection_for(container, principal, name)
     try:
         meta = UploadMetadata.model_validate(json.loads(metadata)) if metadata else UploadMetadata()
-    except (json.JSONDecodeError, ValidationError) as exc:
-        errors = exc.errors() if isinstance(exc, ValidationError) else [{"msg": exc.msg}]
+    except (json.JSONDecodeError, ValidationError, RecursionError) as exc:
+        # RecursionError: json.loads on deeply nested arrays (10^5 "[") is not a JSONDecodeError.
+        errors = exc.errors() if isinstance(exc, ValidationError) else [
+            {"msg": getattr(exc, "msg", "nested too deeply")}]
         raise InvalidRequest("metadata must be a JSON object {acl_groups?, tags?, password?}",
                              errors=[{"loc": ["body", "metadata", *map(str, e.get("loc", ()))],
                                       "msg": e.get("msg", "")} for e in errors]) from None
