@@ -1,0 +1,153 @@
+"""The long schemathesis run: tests/reliability/test_fuzz_api.py with many more examples.
+
+    .venv/bin/python bench/fuzz_long.py [--examples 150] [--only SUBSTRING] [--checks server|conformance]
+
+Same target as the reduced test: the app's own OpenAPI, every operation, called in
+process (ASGI) with a valid admin key, on a temporary data dir seeded with one collection
+and one document, fake embedder and text parser (``tests.conftest.build_test_app``); unlike
+the reduced test, every other case addresses that collection, document and job, so that
+operations with path parameters get past their 404. The
+per-key rate limit is off for the run: a 429 would stop the operation under test from
+being exercised (the limiter has its own tests in tests/api/test_limits.py).
+
+Checks: ``server`` is what the reduced test asserts (no response >= 500); ``conformance``
+(the default) adds status code, content type, response headers and response body
+conformance to the OpenAPI document. Prints, per operation, the cases generated and the
+failures by check; exits non-zero on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+
+def build_app(data_dir: Path):
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import KEYS, build_test_app
+
+    app = build_test_app(data_dir, rate_limit_per_minute=0)
+    client = TestClient(app)
+    client.__enter__()  # runs the lifespan: the container and the job workers
+    admin = {"Authorization": f"Bearer {KEYS['admin']['key']}"}
+    return app, client, admin
+
+
+def ensure_seed(client, headers: dict) -> dict:
+    """The collection, document and job that half of the cases address (generated names
+    alone would almost always answer 404); re-created when a fuzzed DELETE removed them.
+    The document id derives from the bytes, so it is the same every time."""
+    client.post("/v1/collections", json={"name": "docs", "anonymise": False}, headers=headers)
+    response = client.post("/v1/collections/docs/documents", params={"wait": "true"}, headers=headers,
+                           files={"file": ("a.txt", b"The policy number is AB-1234. Claim filed on 14 March 2025.")})
+    document = response.json()["documents"][0]
+    return {"name": "docs", "document_id": document["document_id"], "n": 1,
+            "job_id": document.get("job_id") or "job_none"}
+
+
+def fuzz_operation(operation, *, examples: int, headers: dict, checks: list, seed: int, known: dict) -> dict:
+    """Run ``examples`` generated cases of one operation; every failure is recorded (not
+    raised), so that one bad answer does not end the operation's run. Every other case
+    has its path parameters replaced by ``known`` ones (existing resources)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from schemathesis.core.failures import Failure, FailureGroup
+
+    stats = {"cases": 0, "failures": Counter(), "statuses": Counter(), "samples": []}
+
+    def record(failure: Failure, status: int | None) -> None:
+        stats["failures"][failure.title] += 1
+        if len(stats["samples"]) < 3:
+            stats["samples"].append(f"{failure.title} (HTTP {status}): {str(failure.message)[:160]}")
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(case=operation.as_strategy())
+    def run(case):
+        stats["cases"] += 1
+        if stats["cases"] % 2 == 0 and case.path_parameters:
+            for name in case.path_parameters:
+                if name in known:
+                    case.path_parameters[name] = known[name]
+        response = case.call(headers=headers)
+        stats["statuses"][response.status_code] += 1
+        try:
+            case.validate_response(response, checks=checks, headers=headers)
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                record(failure, response.status_code)
+        except Failure as failure:
+            record(failure, response.status_code)
+
+    run()
+    return stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=150, help="generated cases per operation")
+    parser.add_argument("--only", help="operations whose label contains this")
+    parser.add_argument("--checks", choices=("server", "conformance"), default="conformance")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import schemathesis
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error]
+    if args.checks == "conformance":
+        checks += [status_code_conformance, content_type_conformance, response_headers_conformance,
+                   response_schema_conformance]
+    started = time.perf_counter()
+    app, client, headers = build_app(Path(tempfile.mkdtemp(prefix="docintel-fuzz-long-")) / "data")
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    totals = {"operations": 0, "cases": 0, "failures": Counter(), "5xx": 0}
+    try:
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            if args.only and args.only not in operation.label:
+                continue
+            t = time.perf_counter()
+            known = ensure_seed(client, headers)
+            stats = fuzz_operation(operation, examples=args.examples, headers=headers, checks=checks,
+                                   seed=args.seed, known=known)
+            server_errors = sum(n for status, n in stats["statuses"].items() if status >= 500)
+            totals["operations"] += 1
+            totals["cases"] += stats["cases"]
+            totals["failures"].update(stats["failures"])
+            totals["5xx"] += server_errors
+            statuses = " ".join(f"{s}:{n}" for s, n in sorted(stats["statuses"].items()))
+            failures = ", ".join(f"{k} x{n}" for k, n in stats["failures"].items()) or "none"
+            print(f"{operation.label:<60} cases {stats['cases']:>4}  failures: {failures}  "
+                  f"[{statuses}] {time.perf_counter() - t:.0f}s", flush=True)
+            for sample in stats["samples"]:
+                print(f"    {sample}", flush=True)
+    finally:
+        client.__exit__(None, None, None)
+    failed = sum(totals["failures"].values())
+    print()
+    print(f"operations {totals['operations']}, cases {totals['cases']}, responses >= 500: {totals['5xx']}, "
+          f"failures {failed}" + (f" ({dict(totals['failures'])})" if failed else "")
+          + f"; checks: {', '.join(c.__name__ for c in checks)}; {args.examples} examples per operation; "
+          f"{time.perf_counter() - started:.0f} s")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
