@@ -146,10 +146,6 @@ class World:
         return self.docs[key]["id"]
 
 
-def _visible_job_of(spec: DocSpec) -> Callable[[Caller], bool]:
-    return spec.readable_by
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:
     from fastapi.testclient import TestClient
@@ -600,9 +596,6 @@ class Gate:
             assert self.release.wait(30), "the test never released the gate"
 
 
-GATE_KEY = "gate"
-
-
 def _gated_components(gate: Gate):
     from tests.fakes import HashingEmbedder, TextParser
 
@@ -632,8 +625,7 @@ def fresh(tmp_path):
     with TestClient(app) as client:
         api = Api(client, app.state.container)
         api.create_collection("c")
-        api.container.extras[GATE_KEY] = gate
-        yield api
+        yield api, gate
         gate.release.set()
 
 
@@ -673,7 +665,7 @@ def _index_acl(api: Api, doc_id: str) -> set[tuple[str, ...]]:
 )
 def test_patch_acl_takes_effect_at_once_in_registry_index_and_every_route(fresh, before, after, who, sees_before,
                                                                           sees_after):
-    api = fresh
+    api, _ = fresh
     doc = _upload(api, "QBC-PATCHED-7001", before)
     assert _sees(api, who, doc["document_id"], "QBC-PATCHED-7001") is sees_before
     response = api.client.patch(f"/v1/collections/c/documents/{doc['document_id']}", json={"acl_groups": after},
@@ -687,8 +679,7 @@ def test_patch_acl_takes_effect_at_once_in_registry_index_and_every_route(fresh,
 def test_patch_while_the_document_is_being_ingested_reaches_the_index(fresh):
     """The ingestion job read the ACL when it started; a PATCH before it publishes must
     still be what the published points carry."""
-    api = fresh
-    gate = api.container.extras[GATE_KEY]
+    api, gate = fresh
     gate.marker = "QBC-INFLIGHT-7002"
     doc = _upload(api, "QBC-INFLIGHT-7002", [], wait=False)
     assert gate.entered.wait(10)
@@ -706,10 +697,9 @@ def test_patch_while_the_document_is_being_ingested_reaches_the_index(fresh):
 def test_patch_during_a_reindex_survives_the_swap(fresh):
     """A re-index copies each document's ACL when it rebuilds it; a PATCH after that copy
     and before the alias swap must not be lost with the old index."""
-    api = fresh
+    api, gate = fresh
     first = _upload(api, "QBC-REINDEXA-7003", [])
     second = _upload(api, "QBC-REINDEXB-7004", [])
-    gate = api.container.extras[GATE_KEY]
     gate.marker = "QBC-REINDEXB-7004"  # the re-index stops inside the second document
     response = api.client.post("/v1/collections/c/reindex", json={"embedder": "test-hashing-gated"},
                                headers=api.h("admin"))
@@ -731,7 +721,7 @@ def test_patch_during_a_reindex_survives_the_swap(fresh):
 
 
 def test_deleted_document_is_missing_for_everyone_and_its_jobs_only_for_their_starter(fresh):
-    api = fresh
+    api, _ = fresh
     doc = _upload(api, "QBC-DELETED-7005", ["hr"])
     extract = api.client.post("/v1/extract", params={"async": "true"}, headers=api.h("hr_reader"),
                               json={"collection": "c", "document_id": doc["document_id"], "schema": SCHEMA})
