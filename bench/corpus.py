@@ -426,7 +426,7 @@ class VectorStats:
     """``factor @ factor.T`` is the covariance: PCA axes scaled by their std."""
 
     @classmethod
-    def of(cls, vectors: np.ndarray) -> "VectorStats":
+    def of(cls, vectors: np.ndarray) -> VectorStats:
         x = np.asarray(vectors, np.float64)
         mean = x.mean(axis=0)
         _, s, vt = np.linalg.svd(x - mean, full_matrices=False)

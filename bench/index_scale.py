@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import corpus  # noqa: E402
+import corpus
 
 CHUNKS_PER_DOC = 20
 GROUPS = 200
@@ -83,6 +82,9 @@ def open_index(backend: str, folder: Path, params: dict):
 def run_case(backend: str, size: int, queries: int, params: dict, recall_queries: int) -> dict:
     from pipelines.indexing import alias_name, chunk_payload, physical_collection_name, point_id
     from pipelines.types import Chunk, IndexFilter, IndexPoint, SparseVector
+
+    params = dict(params)
+    sweep = params.pop("hnsw_efs", [])
 
     real = corpus.cached_vectors()
     indptr, indices, values = corpus.sparse_cached(min(size, 100_000))
@@ -147,30 +149,42 @@ def run_case(backend: str, size: int, queries: int, params: dict, recall_queries
         built_rss = rss_mb()
 
         acl = IndexFilter(acl_groups=CALLER_GROUPS)
-        latencies: dict[str, list[float]] = {"hybrid": [], "hybrid_acl": []}
-        for name, flt in (("hybrid", IndexFilter()), ("hybrid_acl", acl)):
-            for i in range(queries + 5):
-                q = i % len(question_vectors)
-                started = time.perf_counter()
-                index.search(alias, dense=question_vectors[q], sparse=question_sparse[q], flt=flt, limit=10)
-                if i >= 5:
-                    latencies[name].append((time.perf_counter() - started) * 1000)
+        visible = np.array([bool(set(groups_of(r // CHUNKS_PER_DOC)) & set(CALLER_GROUPS))
+                            or not groups_of(r // CHUNKS_PER_DOC) for r in range(size)]) if kept is not None else None
 
-        recall: dict[str, float] = {}
-        if kept is not None:
-            visible = np.array([bool(set(groups_of(r // CHUNKS_PER_DOC)) & set(CALLER_GROUPS))
-                                or not groups_of(r // CHUNKS_PER_DOC) for r in range(size)])
-            for name, flt, mask in (("dense", IndexFilter(), None), ("dense_acl", acl, visible)):
-                found = 0
-                for q in range(min(recall_queries, len(question_vectors))):
-                    scores = kept @ question_vectors[q]
-                    if mask is not None:
-                        scores = np.where(mask, scores, -np.inf)
-                    exact = set(np.argpartition(-scores, 10)[:10].tolist())
-                    hits = index.search(alias, dense=question_vectors[q], sparse=None, flt=flt, limit=10)
-                    found += len(exact & {h.payload["row"] for h in hits})
-                recall[name] = found / (10 * min(recall_queries, len(question_vectors)))
-            recall["visible_share"] = float(visible.mean())
+        def measure() -> tuple[dict[str, list[float]], dict[str, float]]:
+            latencies: dict[str, list[float]] = {"hybrid": [], "hybrid_acl": []}
+            for name, flt in (("hybrid", IndexFilter()), ("hybrid_acl", acl)):
+                for i in range(queries + 5):
+                    q = i % len(question_vectors)
+                    started = time.perf_counter()
+                    index.search(alias, dense=question_vectors[q], sparse=question_sparse[q], flt=flt, limit=10)
+                    if i >= 5:
+                        latencies[name].append((time.perf_counter() - started) * 1000)
+            recall: dict[str, float] = {}
+            if kept is not None:
+                n_q = min(recall_queries, len(question_vectors))
+                for name, flt, mask in (("dense", IndexFilter(), None), ("dense_acl", acl, visible)):
+                    found = 0
+                    for q in range(n_q):
+                        scores = kept @ question_vectors[q]
+                        if mask is not None:
+                            scores = np.where(mask, scores, -np.inf)
+                        exact = set(np.argpartition(-scores, 10)[:10].tolist())
+                        hits = index.search(alias, dense=question_vectors[q], sparse=None, flt=flt, limit=10)
+                        found += len(exact & {h.payload["row"] for h in hits})
+                    recall[name] = found / (10 * n_q)
+                recall["visible_share"] = float(visible.mean())
+            return latencies, recall
+
+        by_ef = {}
+        for ef in sweep:  # HNSW tuning: the same build, several search-time ef
+            index.hnsw_ef = ef
+            lat, rec = measure()
+            by_ef[ef] = {"recall": rec, "acl_p50_ms": float(np.percentile(lat["hybrid_acl"], 50)),
+                         "acl_p95_ms": float(np.percentile(lat["hybrid_acl"], 95)),
+                         "p95_ms": float(np.percentile(lat["hybrid"], 95))}
+        latencies, recall = measure() if not sweep else (lat, rec)
         info = {}
         if backend == "qdrant-edge":
             shard = index._shard(physical).info()
@@ -188,7 +202,7 @@ def run_case(backend: str, size: int, queries: int, params: dict, recall_queries
         "p50_ms": pct(latencies["hybrid"], 50), "p95_ms": pct(latencies["hybrid"], 95),
         "acl_p50_ms": pct(latencies["hybrid_acl"], 50), "acl_p95_ms": pct(latencies["hybrid_acl"], 95),
         "queries": queries, "recall": recall, "rss_delta_mb": built_rss - base_rss,
-        "rss_peak_mb": rss_mb("VmHWM"), "disk_mb": disk_mb, **info,
+        "rss_peak_mb": rss_mb("VmHWM"), "disk_mb": disk_mb, "by_ef": by_ef, **info,
     }
 
 
@@ -202,12 +216,13 @@ def child(backend: str, size: int, queries: int, params: dict, recall_queries: i
 def tune(size: int, queries: int) -> list[dict]:
     """Recall@10 (dense, with and without ACL) and latency over an HNSW grid on real vectors."""
     results = []
-    for m, ef_construct in ((8, 64), (16, 64), (16, 128), (32, 128)):
-        for hnsw_ef in (32, 64, 128, 256):
-            params = {"m": m, "ef_construct": ef_construct, "hnsw_ef": hnsw_ef}
-            result = child("qdrant-edge", size, queries, params, recall_queries=244)
-            print(json.dumps(result), flush=True)
-            results.append(result)
+    for m, ef_construct in ((8, 64), (16, 100), (32, 200)):
+        # One segment holding every point: the recall of one HNSW graph of that size.
+        params = {"m": m, "ef_construct": ef_construct, "hnsw_efs": [16, 32, 64, 128, 256],
+                  "max_segment_size_kb": 10**8}
+        result = child("qdrant-edge", size, queries, params, recall_queries=244)
+        print(json.dumps(result), flush=True)
+        results.append(result)
     return results
 
 
@@ -222,8 +237,8 @@ def machine() -> str:
 
 def markdown(results: list[dict], command: str) -> str:
     lines = [
-        "| backend | points (real) | insert pts/s (raw / with HNSW builds) | longest build pause s | "
-        "top-10 hybrid p50 / p95 ms | with ACL filter p50 / p95 ms | recall@10 dense / with ACL | RSS MB | disk MB |",
+        ("| backend | points (real) | insert pts/s (raw / with HNSW builds) | longest build pause s | "
+         "top-10 hybrid p50 / p95 ms | with ACL filter p50 / p95 ms | recall@10 dense / with ACL | RSS MB | disk MB |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -246,6 +261,8 @@ def main() -> None:
     parser.add_argument("--local-max", type=int, default=100_000,
                         help="largest size for qdrant-local (brute force in Python beyond is hopeless)")
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--local-queries", type=int, default=10,
+                        help="queries per measure for qdrant-local (seconds each at 100k)")
     parser.add_argument("--recall-queries", type=int, default=244)
     parser.add_argument("--params", default="{}", help="QdrantEdgeIndex keyword arguments (JSON)")
     parser.add_argument("--tune", action="store_true")
@@ -268,7 +285,9 @@ def main() -> None:
         for backend in args.backends.split(","):
             if backend == "qdrant-local" and size > args.local_max:
                 continue
-            result = child(backend, size, args.queries, params, args.recall_queries)
+            local = backend == "qdrant-local"
+            result = child(backend, size, args.local_queries if local else args.queries, params,
+                           args.local_queries if local else args.recall_queries)
             print(json.dumps(result), flush=True)
             if args.json:
                 with open(args.json, "a") as handle:

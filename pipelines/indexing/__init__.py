@@ -4,6 +4,7 @@
 ``QdrantEdgeIndex``: Qdrant Edge, the engine in-process (HNSW, payload indexes).
 """
 
+from pipelines.indexing.edge_index import QdrantEdgeIndex, edge_filter
 from pipelines.indexing.qdrant_index import (
     TAG_KEY_PATTERN,
     QdrantIndex,
@@ -13,7 +14,6 @@ from pipelines.indexing.qdrant_index import (
     physical_collection_name,
     point_id,
 )
-from pipelines.indexing.edge_index import QdrantEdgeIndex, edge_filter
 
 __all__ = [
     "TAG_KEY_PATTERN",

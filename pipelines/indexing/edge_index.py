@@ -143,7 +143,7 @@ class QdrantEdgeIndex:
         upsert_batch: int = 512,
         full_scan_threshold_kb: int = 10_000,
         indexing_threshold_kb: int = 20_000,
-        max_segment_size_kb: int | None = None,
+        max_segment_size_kb: int | None = 100_000,
         optimize_on_write: bool = True,
         _cleanup: tempfile.TemporaryDirectory | None = None,
     ) -> None:
@@ -167,7 +167,7 @@ class QdrantEdgeIndex:
         self._aliases = self._read_aliases()
 
     @classmethod
-    def temporary(cls, **kwargs: Any) -> "QdrantEdgeIndex":
+    def temporary(cls, **kwargs: Any) -> QdrantEdgeIndex:
         """An index in a fresh temporary folder, deleted by ``close`` (Edge has no
         in-memory mode: this stands in for ``":memory:"``)."""
         folder = tempfile.TemporaryDirectory(prefix="docintel-edge-")
@@ -273,7 +273,10 @@ class QdrantEdgeIndex:
         if shard is None:
             if not self._exists(physical):
                 raise NotFound(f"index collection {name!r} does not exist")
-            shard = self._shards[physical] = qe.EdgeShard.load(str(self._shard_dir(physical)))
+            # Loading with this instance's config applies changed tunables (HNSW, segment
+            # sizes) to existing shards; the vectors part must match what is stored.
+            config = self._config(self._stored_dimension(physical))
+            shard = self._shards[physical] = qe.EdgeShard.load(str(self._shard_dir(physical)), config)
         return shard
 
     def create_physical(self, physical: str, dimension: int) -> None:
@@ -327,8 +330,10 @@ class QdrantEdgeIndex:
 
     # -- points -------------------------------------------------------------------
     def upsert(self, physical: str, points: Sequence[IndexPoint]) -> None:
-        """Write points in batches (same ids twice = same points); durable on return
-        (the shard's write-ahead log), searchable at once."""
+        """Write points in batches (same ids twice = same points), searchable at once.
+        On return the points are in the shard's write-ahead log: a process crash loses
+        nothing; a power cut may lose the last writes, which the ingest recovery redoes
+        (points stay ``ready: False`` until a document is complete)."""
         with self._lock:
             shard = self._shard(physical)
             for i in range(0, len(points), self.upsert_batch):

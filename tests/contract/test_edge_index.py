@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 from models.sparse import LexicalSparseEncoder
-from pipelines.indexing import QdrantEdgeIndex, alias_name, chunk_payload, physical_collection_name, point_id
+from pipelines.indexing import (
+    QdrantEdgeIndex,
+    alias_name,
+    chunk_payload,
+    physical_collection_name,
+    point_id,
+)
 from pipelines.types import Chunk, IndexFilter, IndexPoint
 
 ALIAS = alias_name("acme", "claims")
@@ -49,9 +55,8 @@ def test_folder_is_locked_while_open_and_free_after_close(tmp_path: Path) -> Non
     first = QdrantEdgeIndex(settings.resolved_qdrant_path)
     with pytest.raises(RuntimeError, match="already open"):
         QdrantEdgeIndex(settings.resolved_qdrant_path)
-    with pytest.raises(ServiceRunning):  # maintenance sees a running server, as with local mode
-        with service_stopped(settings):
-            pass
+    with pytest.raises(ServiceRunning), service_stopped(settings):  # as with local mode
+        pass
     first.close()
     with service_stopped(settings):
         pass
