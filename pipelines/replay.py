@@ -70,8 +70,8 @@ def model_differences(kind: str, recorded: Mapping[str, str], current: Mapping[s
     if recorded.get("name") != current.get("name"):
         return [f"{kind} differs: recorded {recorded.get('name')}, now {current.get('name')}"]
     if recorded.get("version") != current.get("version"):
-        return [f"{kind} version differs: recorded {recorded.get('name')} {recorded.get('version')}, "
-                f"now {current.get('version')}"]
+        return [(f"{kind} version differs: recorded {recorded.get('name')} {recorded.get('version')}, "
+                 f"now {current.get('version')}")]
     return []
 
 

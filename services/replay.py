@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 from pipelines.audit import AuditLog, text_hash
-from pipelines.errors import NotFound
+from pipelines.errors import InvalidRequest, NotFound
 from pipelines.indexing.qdrant_index import alias_name
 from pipelines.replay import (
     REPLAY_FIELDS,
@@ -60,7 +60,7 @@ def replay_ask(container, audit: AuditLog, audit_id: str, question: str) -> Repl
     recorded_generator, recorded_embedder = details["generator"], details["embedder"]
     try:
         generator = container.generator(recorded_generator["name"])
-    except Exception:  # unknown or unconfigured now: nothing to replay with
+    except InvalidRequest:  # unknown or unconfigured now: nothing to replay with
         return ReplayReport(audit_id, False, details["answer_hash"], None, (
             *reasons, f"generator {recorded_generator['name']} is not configured any more"))
     reasons += model_differences("generator", recorded_generator,

@@ -107,7 +107,7 @@ def _from_the_future(path):
     ids=["altered", "truncated", "missing", "unexpected", "no manifest", "newer schema"],
 )
 def test_a_damaged_backup_is_refused_and_nothing_is_touched(deployment, tmp_path, damage, message):
-    settings, path = deployment
+    _, path = deployment
     damage(path)
     fresh = _settings(tmp_path / "elsewhere")
     with pytest.raises(BackupError, match=re.escape(message)):
@@ -147,9 +147,8 @@ def test_keys_that_do_not_open_the_backup_are_refused(deployment, tmp_path):
 
 def test_backup_refuses_while_the_api_runs(tmp_path):
     settings = _settings(tmp_path)
-    with TestClient(_app(settings)):
-        with pytest.raises(ServiceRunning, match="stop it first"):
-            create_backup(settings, tmp_path / "backup")
+    with TestClient(_app(settings)), pytest.raises(ServiceRunning, match="stop it first"):
+        create_backup(settings, tmp_path / "backup")
     assert not (tmp_path / "backup").exists() and not (tmp_path / "backup.partial").exists()
 
 
@@ -159,7 +158,7 @@ def _out(result) -> str:
 
 
 def test_cli_backup_and_restore_report_and_refuse(deployment, tmp_path, monkeypatch):
-    settings, path = deployment
+    settings, _ = deployment
     monkeypatch.setenv("DOCINTEL_DATA_DIR", str(settings.data_dir))
     runner = CliRunner()
     result = runner.invoke(cli, ["backup", str(tmp_path / "b2")])

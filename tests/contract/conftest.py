@@ -57,7 +57,7 @@ def postgres_url():
         try:
             sa.create_engine(url).connect().close()
             break
-        except Exception:
+        except Exception:  # noqa: BLE001 (any connection error means: not up yet)
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
                 pytest.fail("PostgreSQL did not start")

@@ -16,7 +16,7 @@ from services.retention import RetentionScheduler
 
 
 def _ts(log: AuditLog, seq: int) -> datetime:
-    return datetime.fromisoformat(log.list(tenant=None, limit=1000)[-seq].ts.replace("Z", "+00:00"))
+    return datetime.fromisoformat(log.list(tenant=None, limit=1000)[-seq].ts)
 
 
 @pytest.fixture
