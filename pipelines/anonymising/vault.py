@@ -29,7 +29,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -457,19 +457,29 @@ class VaultScope:
                     token = tokens[0]
             return token
 
-    def reveal(self, text: str) -> str:
+    def reveal(self, text: str, *, documents: Collection[str] | None = None) -> str:
         """``text`` with this collection's tokens replaced by the original values;
-        unknown tokens stay as they are."""
+        unknown tokens stay as they are.
+
+        ``documents`` restricts the reveal to values seen in those documents or in a
+        document-less request (``/v1/anonymise`` with this collection): a caller who may
+        not read a document cannot learn the names behind its pseudonyms. ``None`` means
+        no restriction (a caller who may read every document).
+        """
         tokens = {m.group(0) for m in TOKEN_RE.finditer(text)}
         if not tokens:
             return text
         v = self.vault
+        query = sa.select(v.entries.c.token, v.entries.c.entity_type, v.entries.c.value_ct).where(
+            self._where(v.entries) & v.entries.c.token.in_(sorted(tokens))
+        )
+        if documents is not None:
+            allowed = sa.select(v.refs.c.entry_id).where(
+                v.refs.c.document_id.in_(sorted({*documents, NO_DOCUMENT}))
+            )
+            query = query.where(v.entries.c.id.in_(allowed))
         with v._lock, v.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(v.entries.c.token, v.entries.c.entity_type, v.entries.c.value_ct).where(
-                    self._where(v.entries) & v.entries.c.token.in_(sorted(tokens))
-                )
-            ).all()
+            rows = conn.execute(query.distinct()).all()
         values = {
             r.token: v._keys.open(r.value_ct, _entry_aad(self.tenant, self.collection, r.entity_type, r.token))
             for r in rows

@@ -566,8 +566,6 @@ def test_audit_shows_an_admin_only_the_records_of_documents_it_may_read(world):
     assert other and all(r["tenant"] == "other" for r in other)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the vault is per collection, not per document ACL; "
-                                       "/v1/deanonymise (admin) restores any token of the collection")
 def test_deanonymise_reveals_only_readable_documents_pseudonyms(world):
     w = world
     page = w.call(BY_NAME["admin"], "GET", _doc_url(w, "hr", w.doc_id("hr"), "/pages/1")).json()["text"]

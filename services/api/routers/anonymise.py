@@ -125,7 +125,12 @@ def deanonymise(body: DeanonymiseRequest, request: Request,
                                collection=body.collection, outcome="forbidden")
         raise ProblemException(403, "de-anonymisation needs the 'admin' role")
     collection = collection_for(container, principal, body.collection)
-    text = container.vault_scope(collection).reveal(body.text)
+    readable = None
+    if "*" not in principal.groups:
+        # Only names from documents this key may read (or from its own requests).
+        readable = [d.id for d in container.registry.list_documents(
+            principal.tenant, collection.name, limit=1_000_000, groups=principal.groups).items]
+    text = container.vault_scope(collection).reveal(body.text, documents=readable)
     from pipelines.audit import text_hash
 
     container.audit.record("deanonymise", tenant=principal.tenant, key_id=principal.key_id,
