@@ -27,7 +27,7 @@ from pipelines import lexical
 from pipelines.ports import Embedder
 from pipelines.retrieval import PassageScorer, ScoredPassage, SentenceCandidate
 from pipelines.types import GeneratedSentence, ScoredChunk
-from pipelines.verify import looks_like_instruction
+from pipelines.verify import in_spans, instruction_spans, looks_like_instruction
 
 
 def _installed_version(distribution: str) -> str:
@@ -88,9 +88,11 @@ class ExtractiveGenerator:
         lang = lexical.detect_language(question)
         q_terms = lexical.Terms.of(question, lang)
         candidates: list[SentenceCandidate] = []
+        # Local, not on self: one generator serves concurrent requests.
+        tainted = {p.first_stage_rank: instruction_spans(p.chunk.text) for p in scored}
         for passage in scored:
             for sentence in passage.sentences:
-                if not _is_readable(sentence.text) or looks_like_instruction(sentence.text):
+                if not _is_readable(sentence.text) or _addressed_to_model(sentence, tainted):
                     continue
                 # A sentence made only of the question's own words (a heading that
                 # restates it) answers nothing.
@@ -103,7 +105,7 @@ class ExtractiveGenerator:
         best = candidates[0]
         chosen = [best]
         seen = {_key(best.text)}
-        follower = self._follower(best, scored)
+        follower = self._follower(best, scored, tainted)
         if follower is not None and _key(follower.text) not in seen:
             chosen.append(follower)
             seen.add(_key(follower.text))
@@ -126,15 +128,23 @@ class ExtractiveGenerator:
             for c in chosen
         ]
 
-    def _follower(self, best: SentenceCandidate, scored: Sequence[ScoredPassage]) -> SentenceCandidate | None:
+    def _follower(self, best: SentenceCandidate, scored: Sequence[ScoredPassage],
+                  tainted: dict[int, list[tuple[int, int]]]) -> SentenceCandidate | None:
         if len(best.text) >= self.short_sentence_chars and not best.text.rstrip().endswith(":"):
             return None
         for passage in scored:
             if passage.first_stage_rank != best.passage:
                 continue
             after = [s for s in passage.sentences if s.start >= best.end]
-            return min(after, key=lambda s: s.start, default=None)
+            follower = min(after, key=lambda s: s.start, default=None)
+            return None if follower is None or _addressed_to_model(follower, tainted) else follower
         return None
+
+
+def _addressed_to_model(sentence: SentenceCandidate, tainted: dict[int, list[tuple[int, int]]]) -> bool:
+    """An instruction, or any sentence of a paragraph that holds one (its payload)."""
+    return looks_like_instruction(sentence.text) or in_spans(sentence.start, sentence.end,
+                                                             tainted.get(sentence.passage, ()))
 
 
 def _with_score(c: SentenceCandidate, score: float) -> SentenceCandidate:

@@ -32,7 +32,7 @@ from pipelines import lexical
 from pipelines.ports import Embedder, Generator, SparseEncoder, VectorIndex
 from pipelines.retrieval import HybridRetriever, PassageScorer, ScoredPassage
 from pipelines.types import BBox, GeneratedSentence, IndexFilter, OffsetMap, Page, ScoredChunk
-from pipelines.verify import SentenceVerifier, looks_like_instruction
+from pipelines.verify import SentenceVerifier, in_spans, instruction_spans, looks_like_instruction
 
 ABSTENTION_MESSAGES = {
     "fr": "Je n'ai pas trouvé de réponse à cette question dans les documents.",
@@ -395,12 +395,14 @@ class Answerer:
 def align_sentence(sentence: str, passage: str, lang: str, *, max_window: int = 3) -> tuple[int, int]:
     """The window of 1..``max_window`` consecutive passage sentences that best covers
     ``sentence`` (weighted content words and numbers); shorter windows win ties.
-    Sentences that read as instructions to a model are never part of a window.
+    Sentences addressed to a model, and the rest of their paragraph
+    (``verify.instruction_spans``), are never part of a window.
 
     Returns offsets into ``passage``; ``(0, 0)`` when no sentence can be cited.
     """
     spans = lexical.sentence_spans(passage)
-    citable = [not looks_like_instruction(passage[s:e]) for s, e in spans]
+    tainted = instruction_spans(passage)
+    citable = [not looks_like_instruction(passage[s:e]) and not in_spans(s, e, tainted) for s, e in spans]
     if not any(citable):
         return 0, 0
     terms = lexical.Terms.of(sentence, lang)

@@ -16,17 +16,27 @@ A sentence is *supported* when what it asserts can be found in its cited quotes:
 support is a number in [0, 1]; ``verify`` keeps sentences whose support reaches the
 threshold. A sentence that is a verbatim substring of a quote has support 1.
 
-Links and markdown images whose target is not in the cited text are removed from a
-sentence before it is scored (a link's anchor text is kept, an image disappears).
+Before it is scored, a sentence is reduced to plain text (``pipelines.output_safety``):
+images disappear, links keep their text, HTML tags go, a URL stays only when the cited
+text holds it. So whichever generator wrote it, what reaches the answer is plain text.
+
+Text addressed to a model ("ignore previous instructions", fake ``System:`` or
+``Assistant:`` turns, chat-template tokens) is never evidence, and neither is the rest
+of its paragraph (``instruction_spans``): the sentences around a planted instruction are
+its payload ("... The deductible is PWNED.").
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import regex
+
 from pipelines import lexical
+from pipelines.output_safety import to_plain_text
 from pipelines.ports import Embedder
 
 HARD_FAIL_CAP = 0.2
@@ -36,57 +46,95 @@ DEFAULT_SUPPORT_THRESHOLD = 0.6
 at detecting unsupported sentences, flat between 0.4 and 0.75 because the hard rules
 (numbers, names, negation) decide most cases."""
 
-_MD_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
-_MD_LINK_RE = re.compile(r"\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
-_HTML_IMG_RE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
-_HTML_LINK_RE = re.compile(r"<a\b[^>]*\bhref\s*=\s*[\"']?([^\"' >]+)[^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
-_URL_RE = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>()\[\]\"']+", re.IGNORECASE)
-_SPACES_RE = re.compile(r"[ \t]{2,}")
-
-
-def strip_foreign_links(sentence: str, quotes: Sequence[str]) -> str:
-    """``sentence`` without links or images whose target is absent from ``quotes``.
-
-    Markdown images ``![alt](url)`` and HTML ``<img>`` are removed entirely unless the
-    very same markup is in the quotes; markdown/HTML links keep their anchor text and
-    lose the target; bare URLs not in the quotes are removed.
-    """
-    cited = "\n".join(quotes)
-
-    def in_cited(fragment: str) -> bool:
-        return bool(fragment) and fragment in cited
-
-    out = _MD_IMAGE_RE.sub(lambda m: m.group(0) if in_cited(m.group(0)) else "", sentence)
-    out = _HTML_IMG_RE.sub(lambda m: m.group(0) if in_cited(m.group(0)) else "", out)
-    out = _MD_LINK_RE.sub(lambda m: m.group(0) if in_cited(m.group(2)) else m.group(1), out)
-    out = _HTML_LINK_RE.sub(lambda m: m.group(0) if in_cited(m.group(1)) else m.group(2), out)
-    out = _URL_RE.sub(lambda m: m.group(0) if in_cited(m.group(0).rstrip(".,;:")) else "", out)
-    out = _SPACES_RE.sub(" ", out)
-    return re.sub(r"\s+([.,;:!?])", r"\1", out).strip()
-
-
 _INSTRUCTION_RES = [
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|guidelines|above|previous|prior)\b",
         r"\b(new|updated|system|hidden)\s+(instructions?|prompt)\b",
-        r"\byou\s+(are|will)\s+now\b|\bact\s+as\b|\bpretend\s+to\s+be\b",
+        # "act as" only as an order ("Act as DebugBot", "you must act as"): as prose it
+        # is common ("to act as an authorised spokesperson").
+        (r"\byou\s+(are|will)\s+now\b|(?:^|[.!?:]\s+|\byou\s+(?:must|should|will|shall|now)\s+)act\s+as\b"
+         r"|\bpretend\s+to\s+be\b"),
         r"\b(assistant|AI|model|chatbot|LLM)\b.{0,30}\b(must|should|shall)\s+(now\s+)?(say|answer|reply|respond|write|output|include)\b",
         r"\b(ignore[zr]?|oublie[zr]?|ne\s+tiens\s+pas\s+compte)\b.{0,40}\b(instructions?|consignes?|règles|précédent(e|es|s)?|ci-dessus)\b",
         r"\b(tu\s+es|vous\s+êtes)\s+maintenant\b|\bnouvelles?\s+(instructions?|consignes?)\b",
+        # Chat-template tokens (ChatML, Llama 2/3, Gemma) and Alpaca-style headers.
+        (r"<\|[a-z_]{2,32}\|>|\[/?INST\]|<</?SYS>>|<(start|end)_of_turn>"
+         r"|(?:^|\n)[ \t]*###[ \t]*(instruction|response|system|input)[ \t]*:?[ \t]*(?:\n|$)"),
+        # Requests for the hidden prompt, and orders about what to reply.
+        r"\b(reveal|print|repeat|show|output|disclose)\b.{0,30}\byour\s+(system\s+)?(prompt|instructions)\b",
+        r"\b(reply|respond|answer)\s+(only\s+)?with\s+(the\s+)?(single\s+)?(word|text|string)\b",
+        r"\b(r[ée]v[èe]le|affiche|r[ée]p[èe]te)[sz]?\b.{0,30}\b(ton|votre)\s+(prompt|instructions?|consignes?)\b",
     )
 ]
 
+# Zero-width and other format characters split words ("Ig\u200bnore") and fullwidth
+# letters disguise them: both are undone before matching.
+_FORMAT_CHARS_RE = regex.compile(r"\p{Cf}+")
+
+
+def _normalised(text: str) -> str:
+    return unicodedata.normalize("NFKC", _FORMAT_CHARS_RE.sub("", text))
+
 
 def looks_like_instruction(text: str) -> bool:
-    """True for text addressed to a model ("ignore previous instructions...").
+    """True for text addressed to a model ("ignore previous instructions...", a fake
+    ``System:``/``Assistant:`` turn, a chat-template token, "print your system prompt").
 
     Such a sentence inside a document is data, never evidence: the extractive
     generator does not pick it and an answer sentence cannot be supported by it, so a
     prompt injection planted in a document cannot make its way into an answer by
-    being quoted. A heuristic (English and French phrasings), not a guarantee.
+    being quoted. Matched after removing zero-width/format characters and NFKC
+    folding. A heuristic (English and French phrasings), not a guarantee.
     """
-    return any(r.search(text) for r in _INSTRUCTION_RES)
+    normalised = _normalised(text)
+    return any(r.search(normalised) for r in _INSTRUCTION_RES)
+
+
+_PARAGRAPH_BREAK_RE = re.compile(r"\n[ \t]*\n")
+_ROLE_LINE_RE = regex.compile(
+    r"^[ \t>*#-]*(system|assistant|user|human|developer|AI|bot|syst[eè]me|utilisateur)[ \t]*(?:\*\*)?[ \t]*:",
+    regex.IGNORECASE | regex.MULTILINE,
+)
+_MODEL_ROLES = {"system", "assistant", "ai", "bot", "developer", "système", "systeme"}
+
+
+def instruction_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of the paragraphs of ``text`` (split on blank lines) that are
+    addressed to a model: one holds a sentence or line that ``looks_like_instruction``,
+    or it is a turn of a conversation written into the text (lines labelled with at
+    least two different roles, one of them the model's: ``User:`` + ``Assistant:``).
+
+    No sentence inside these spans may be an answer or evidence: the sentences around
+    an injected instruction are its payload (the false claim it wants repeated), and a
+    fake ``Assistant:`` turn is the answer the attacker wrote. A single ``User: ...``
+    line (a form field) is not a conversation.
+    """
+    paragraphs, start = [], 0
+    for m in [*_PARAGRAPH_BREAK_RE.finditer(text), None]:
+        end = m.start() if m is not None else len(text)
+        paragraphs.append((start, end))
+        if m is not None:
+            start = m.end()
+    roles = {r.casefold() for r in _ROLE_LINE_RE.findall(_normalised(text))}
+    conversation = len(roles) >= 2 and bool(roles & _MODEL_ROLES)
+    spans = []
+    for start, end in paragraphs:
+        paragraph = text[start:end]
+        if not paragraph.strip():
+            continue
+        if (
+            (conversation and _ROLE_LINE_RE.search(_normalised(paragraph)))
+            or looks_like_instruction(paragraph)
+            or any(looks_like_instruction(paragraph[s:e]) for s, e in lexical.sentence_spans(paragraph))
+        ):
+            spans.append((start, end))
+    return spans
+
+
+def in_spans(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    """True when ``[start, end)`` overlaps one of ``spans``."""
+    return any(s < end and start < e for s, e in spans)
 
 
 @dataclass(frozen=True)
@@ -109,7 +157,7 @@ class SupportReport:
 @dataclass(frozen=True)
 class VerifiedSentence:
     text: str
-    """The sentence after link stripping (what may reach the answer)."""
+    """The sentence as plain text (``output_safety.to_plain_text``): what may reach the answer."""
     original: str
     quotes: tuple[str, ...]
     report: SupportReport
@@ -223,16 +271,20 @@ class SentenceVerifier:
     ) -> Verification:
         """Split sentences into kept and dropped.
 
-        A sentence without any quote (it cites nothing) is dropped; links and images
-        not in its quotes are stripped first, and a sentence left empty is dropped.
+        A sentence without any quote (it cites nothing) is dropped; it is reduced to
+        plain text first (``output_safety.to_plain_text``: no image, no link syntax, no
+        HTML, no URL its quotes lack), and a sentence left without a word is dropped.
+        A quote addressed to a model is no evidence.
         """
         result = Verification()
         for index, (sentence, quotes) in enumerate(sentences_with_quotes):
             quotes = tuple(quotes)
-            cleaned = strip_foreign_links(sentence, quotes)
+            cleaned = to_plain_text(sentence, quotes)
+            if not any(ch.isalnum() for ch in cleaned):
+                cleaned = ""
             quotes = tuple(q for q in quotes if not looks_like_instruction(q))
             report = self.assess(cleaned, quotes, lang=lang)
-            if looks_like_instruction(cleaned):
+            if looks_like_instruction(sentence) or looks_like_instruction(cleaned):
                 report = SupportReport(0.0, report.coverage, report.similarity)
             kept = bool(quotes) and bool(cleaned) and report.support >= self.threshold
             item = VerifiedSentence(cleaned, sentence, quotes, report, kept, index)

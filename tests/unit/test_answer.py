@@ -215,12 +215,21 @@ def test_generated_sentences_are_verified_against_their_citations(setup, generat
     _assert_invariants(answer)
 
 
-def test_link_present_in_the_cited_text_may_stay(setup):
-    sentence = GeneratedSentence("More at [the site](https://example.org/tower).", (1,))
-    answerer = _answerer(setup, ScriptedGenerator([sentence]), abstain_threshold=0.0)
+@pytest.mark.parametrize(
+    ("generated", "expected"),
+    [
+        # The cited text has the link: the answer keeps its text (plain text, no markup);
+        # the target is not shown, the cited text does not show it either.
+        ("More at [the site](https://example.org/tower).", "More at the site."),
+        # A URL the cited text only holds as a link target is not shown as a bare URL.
+        ("More at https://example.org/tower.", "More at."),
+    ],
+)
+def test_link_in_the_cited_text_keeps_its_text_only(setup, generated, expected):
+    answerer = _answerer(setup, ScriptedGenerator([GeneratedSentence(generated, (1,))]), abstain_threshold=0.0)
     answer = answerer.answer("Where can I read more about the tower site?", index_name="c",
                              flt=IndexFilter(document_ids=("tower",)))
-    assert "https://example.org/tower" in answer.answer
+    assert [s.text for s in answer.sentences] == [expected]
     _assert_invariants(answer)
 
 

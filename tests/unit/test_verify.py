@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines import lexical
-from pipelines.verify import SentenceVerifier, strip_foreign_links
+from pipelines.output_safety import to_plain_text
+from pipelines.verify import SentenceVerifier
 
 QUOTE_EN = (
     "Our Products and Licensing segment costs increased $8.6 million to $16.7 million for the "
@@ -84,13 +85,13 @@ def test_verify_keeps_supported_drops_unsupported_and_uncited():
         ("Source: https://www.ncbi.nlm.nih.gov/pmc/articles/PMC6953510/",
          ["https://www.ncbi.nlm.nih.gov/pmc/articles/PMC6953510/"],
          "Source: https://www.ncbi.nlm.nih.gov/pmc/articles/PMC6953510/"),
-        ("Keep [docs](https://example.org/d) link.", ["see https://example.org/d"],
-         "Keep [docs](https://example.org/d) link."),
+        # a link keeps its text only (plain text); the full table is in test_output_safety.py
+        ("Keep [docs](https://example.org/d) link.", ["see https://example.org/d"], "Keep docs link."),
         ("No link at all.", ["x"], "No link at all."),
     ],
 )
-def test_strip_foreign_links(sentence, quotes, expected):
-    assert strip_foreign_links(sentence, quotes) == expected
+def test_links_and_images_absent_from_the_cited_text_go(sentence, quotes, expected):
+    assert to_plain_text(sentence, quotes) == expected
 
 
 @pytest.mark.parametrize(
