@@ -146,8 +146,10 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / "server.log"
+        inherited = {k: v for k, v in os.environ.items()  # the operator's own settings stay out
+                     if not k.startswith("DOCINTEL_") and k not in ("QDRANT_URL", "QDRANT_API_KEY")}
         self.env = {
-            **os.environ,
+            **inherited,
             "DOCINTEL_DATA_DIR": str(data_dir),
             "DOCINTEL_HOST": "127.0.0.1",
             "DOCINTEL_PORT": str(self.port),

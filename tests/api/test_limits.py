@@ -215,6 +215,49 @@ def test_duplicates_and_failed_files_give_their_slots_back(gated):
     assert api.container.runner.outstanding() == 0
 
 
+def test_runner_counts_reserved_slots_and_jobs_until_they_finish(tmp_path):
+    """The runner's bookkeeping alone: a reservation's slots become jobs one by one,
+    unused slots come back when the block ends, jobs submitted without one (recovery,
+    re-index) count too, and a finished job frees its slot."""
+    from pipelines.registry import Registry
+    from services.jobs import JobRunner, JobsFull
+
+    registry = Registry.from_url(f"sqlite:///{tmp_path / 'r.db'}")
+    gate = threading.Event()
+    runner = JobRunner(registry, workers=1, problem_for=lambda exc: {})
+    runner.start()
+
+    def job(tenant: str) -> str:
+        return registry.create_job(tenant=tenant, kind="ingest").id
+
+    def held(_ctx):
+        gate.wait(10)
+
+    try:
+        with runner.reserve("a", 3, per_tenant=4, total=5) as reservation:
+            assert runner.outstanding("a") == 3
+            runner.submit(job("a"), held, reservation=reservation)
+            assert (runner.outstanding("a"), reservation.slots) == (3, 2)
+            with pytest.raises(JobsFull) as refused:
+                runner.reserve("a", 2, per_tenant=4, total=5).__enter__()
+            assert refused.value.scope == "tenant"
+        assert runner.outstanding("a") == 1, "the two unused slots came back"
+        runner.submit(job("b"), held)  # no reservation: counted for its tenant all the same
+        assert (runner.outstanding("a"), runner.outstanding("b"), runner.outstanding()) == (1, 1, 2)
+        with pytest.raises(JobsFull) as refused:
+            runner.reserve("c", 4, per_tenant=4, total=5).__enter__()
+        assert refused.value.scope == "server"
+        gate.set()
+        deadline = time.monotonic() + 10
+        while runner.outstanding() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert runner.outstanding() == 0
+    finally:
+        gate.set()
+        runner.stop()
+        registry.engine.dispose()
+
+
 # ---- deadlines --------------------------------------------------------------------------
 
 
