@@ -61,6 +61,9 @@ documents_t = sa.Table(
     sa.Column("job_id", sa.String(64), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Version of the anonymiser the stored pages were pseudonymised with (migration 0002);
+    # None for plain collections and for documents indexed before it was recorded.
+    sa.Column("anonymiser_version", sa.String(64), nullable=True),
     sa.Index("ix_documents_tenant_collection", "tenant", "collection", "created_at", "id"),
 )
 
@@ -160,6 +163,7 @@ class DocumentRow:
     job_id: str | None
     created_at: datetime
     updated_at: datetime
+    anonymiser_version: str | None = None
 
     def readable_by(self, groups: Sequence[str]) -> bool:
         """API.md: no groups = every key of the tenant; '*' holds every group."""
@@ -485,24 +489,11 @@ class Registry:
         media_type: str,
         pii: dict[str, int],
         ocr_pages: Sequence[int],
+        anonymiser_version: str | None = None,
     ) -> None:
         """One transaction: stored page texts + status ``indexed``."""
         with self.write() as conn:
-            conn.execute(pages_t.delete().where(pages_t.c.document_id == document_id))
-            if pages:
-                conn.execute(
-                    pages_t.insert(),
-                    [
-                        {
-                            "document_id": document_id,
-                            "number": p.number,
-                            "text": p.text,
-                            "blocks": [[b.start, b.end, *b.bbox] for b in p.blocks],
-                            "offsets": [list(seg) for seg in offsets[i].segments] if offsets else None,
-                        }
-                        for i, p in enumerate(pages)
-                    ],
-                )
+            _replace_pages(conn, document_id, pages, offsets)
             conn.execute(
                 documents_t.update()
                 .where(documents_t.c.id == document_id)
@@ -514,8 +505,38 @@ class Registry:
                     pii=pii,
                     ocr_pages=list(ocr_pages),
                     error=None,
+                    anonymiser_version=anonymiser_version,
                     updated_at=utcnow(),
                 )
+            )
+
+    def replace_pages_and_model(
+        self,
+        tenant: str,
+        name: str,
+        documents: Sequence[StoredPages],
+        *,
+        embedder: str,
+        embedder_version: str,
+        generation: int,
+    ) -> None:
+        """One transaction: new stored pages (texts, offset maps, PII counts, anonymiser
+        version, chunk count) of already indexed ``documents`` and the collection's model
+        and generation. A re-index that pseudonymised documents again commits them with
+        its swap: nobody ever reads new pages with the old generation or the reverse."""
+        with self.write() as conn:
+            for d in documents:
+                _replace_pages(conn, d.document_id, d.pages, d.offsets)
+                conn.execute(
+                    documents_t.update()
+                    .where(documents_t.c.id == d.document_id)
+                    .values(pages=len(d.pages), chunks=d.chunks, pii=d.pii,
+                            anonymiser_version=d.anonymiser_version, updated_at=utcnow())
+                )
+            conn.execute(
+                collections_t.update()
+                .where(collections_t.c.tenant == tenant, collections_t.c.name == name)
+                .values(embedder=embedder, embedder_version=embedder_version, generation=generation)
             )
 
     def get_page(self, document_id: str, number: int) -> Page:
@@ -723,6 +744,37 @@ class _NullLock:
 
     def __exit__(self, *exc):
         return False
+
+
+@dataclass(frozen=True)
+class StoredPages:
+    """What ``Registry.replace_pages_and_model`` writes for one document."""
+
+    document_id: str
+    pages: Sequence[Page]
+    offsets: Sequence[OffsetMap] | None
+    pii: dict[str, int]
+    chunks: int
+    anonymiser_version: str | None
+
+
+def _replace_pages(conn: Connection, document_id: str, pages: Sequence[Page],
+                   offsets: Sequence[OffsetMap] | None) -> None:
+    conn.execute(pages_t.delete().where(pages_t.c.document_id == document_id))
+    if pages:
+        conn.execute(
+            pages_t.insert(),
+            [
+                {
+                    "document_id": document_id,
+                    "number": p.number,
+                    "text": p.text,
+                    "blocks": [[b.start, b.end, *b.bbox] for b in p.blocks],
+                    "offsets": [list(seg) for seg in offsets[i].segments] if offsets else None,
+                }
+                for i, p in enumerate(pages)
+            ],
+        )
 
 
 def _page(row) -> Page:

@@ -34,8 +34,8 @@ from pipelines.ingest import (
     PreparedPage,
     identity_preparer,
 )
-from pipelines.registry import CollectionRow, DocumentRow, document_id_for
-from pipelines.types import ParsedDocument
+from pipelines.registry import CollectionRow, DocumentRow, StoredPages, document_id_for
+from pipelines.types import Block, Page, ParsedDocument
 from services.api.problems import domain_problem, problem_dict
 from services.jobs import JobContext, JobRunner, Reservation
 
@@ -246,6 +246,7 @@ class DocumentService:
                         registry.save_pages_and_mark_indexed(
                             document_id, result.pages, offsets=result.offsets, chunks=result.chunks,
                             media_type=result.media_type, pii=result.pii, ocr_pages=result.ocr_pages,
+                            anonymiser_version=self.c.anonymiser.version if current.anonymise else None,
                         )
                         break
             except DocintelError as exc:
@@ -326,7 +327,15 @@ class DocumentService:
     def _reindex_job(self, collection: CollectionRow, embedder_name: str):
         """Build a new physical collection from the stored pages, then swap the alias in one
         call: queries keep using the old one until the swap and the new one after it.
-        Documents published or deleted meanwhile are caught up under the collection lock."""
+        Documents published or deleted meanwhile are caught up under the collection lock.
+
+        In a pseudonymised collection, a document whose recorded anonymiser version differs
+        from the running anonymiser's (the recognisers changed) is pseudonymised again from
+        its encrypted original pages, in the same vault scope (known values keep their
+        tokens, new detections get new ones). Its new pages, offset maps and version reach
+        the registry only in the swap's transaction: until then queries, served by the old
+        index, cite the old stored pages. Without kept originals the stored pages are
+        reused (counted as ``repseudonymise_skipped``)."""
 
         def run(ctx: JobContext) -> dict:
             registry, index = self.c.registry, self.c.index
@@ -347,6 +356,25 @@ class DocumentService:
             chunker = chunker_for(embedder)
             done: dict[str, tuple] = {}  # document id -> (acl_groups, tags) its points were built with
             chunks = 0
+            version = self.c.anonymiser.version if current.anonymise else None
+            repseudonymised: dict[str, StoredPages] = {}  # written to the registry at the swap
+            skipped: list[str] = []  # outdated, but no original pages to pseudonymise again
+
+            def originals_of(doc: DocumentRow, pages: list[Page], offsets: dict) -> tuple[Page, ...] | None:
+                """The decrypted original pages when ``doc`` must be pseudonymised again."""
+                if version is None or doc.anonymiser_version == version:
+                    return None
+                texts = self.c.vault_scope(current).load_original_pages(doc.id)
+                if set(texts) != {p.number for p in pages}:
+                    skipped.append(doc.id)
+                    return None
+                # Blocks are stored in pseudonymised offsets: their map takes them back to
+                # the original text, where the preparer's remap_blocks expects them.
+                return tuple(
+                    Page(p.number, texts[p.number], tuple(
+                        Block(offsets[p.number].to_original(b.start),
+                              offsets[p.number].to_original(b.end, is_end=True), b.bbox) for b in p.blocks))
+                    for p in pages)
 
             def build(document_id: str) -> int:
                 doc = registry.document_by_id(document_id)
@@ -357,11 +385,21 @@ class DocumentService:
                 target = IngestTarget(tenant=doc.tenant, collection=doc.collection, index_name=new_physical,
                                       document_id=doc.id, filename=doc.filename, acl_groups=tuple(doc.acl_groups),
                                       tags=doc.tags)
-                # Stored pages are already pseudonymised: keep them and their offset maps.
-                result = self.pipeline.index_pages(
-                    ParsedDocument(doc.media_type or "", tuple(pages)), target, embedder=embedder, chunker=chunker,
-                    prepare=lambda page, _id: PreparedPage(page, offsets[page.number]), cancelled=ctx.cancelled,
-                )
+                originals = originals_of(doc, pages, offsets)
+                if originals is not None:
+                    result = self.pipeline.index_pages(
+                        ParsedDocument(doc.media_type or "", originals), target, embedder=embedder,
+                        chunker=chunker, prepare=self._preparer_for(current), cancelled=ctx.cancelled,
+                    )
+                    repseudonymised[document_id] = StoredPages(document_id, result.pages, result.offsets,
+                                                               result.pii, result.chunks, version)
+                else:
+                    # Stored pages are already pseudonymised: keep them and their offset maps.
+                    result = self.pipeline.index_pages(
+                        ParsedDocument(doc.media_type or "", tuple(pages)), target, embedder=embedder,
+                        chunker=chunker, prepare=lambda page, _id: PreparedPage(page, offsets[page.number]),
+                        cancelled=ctx.cancelled,
+                    )
                 self.pipeline.publish(target)
                 done[document_id] = (target.acl_groups, target.tags)
                 return result.chunks
@@ -380,24 +418,58 @@ class DocumentService:
                         index.delete_document(new_physical, document_id)
                     for document_id in sorted(indexed & done.keys()):  # PATCHed since it was rebuilt
                         self._sync_access(new_physical, document_id, *done[document_id])
-                    index.point_alias(alias, new_physical)
-                    try:
-                        registry.update_collection_model(current.tenant, current.name, embedder=embedder.name,
-                                                         embedder_version=embedder.version, generation=generation)
-                    except BaseException:
-                        if old_physical:  # the registry still names the old model: so must the alias
-                            index.point_alias(alias, old_physical)
-                        raise
+                    new_pages = [repseudonymised[d] for d in sorted(indexed & repseudonymised.keys())]
+                    if new_pages:
+                        # Registry first, in one transaction with the new generation: a crash
+                        # before the alias moves is then rolled forward by ``recover`` (the
+                        # generation says the swap happened) with the new pages in place.
+                        # Alias first would let recovery finish the swap with the old pages.
+                        previous = [self._stored_pages(d.document_id) for d in new_pages]
+                        registry.replace_pages_and_model(
+                            current.tenant, current.name, new_pages, embedder=embedder.name,
+                            embedder_version=embedder.version, generation=generation)
+                        try:
+                            index.point_alias(alias, new_physical)
+                        except BaseException:  # the old index serves on: so must the old pages
+                            registry.replace_pages_and_model(
+                                current.tenant, current.name, previous, embedder=current.embedder,
+                                embedder_version=current.embedder_version, generation=current.generation)
+                            raise
+                    else:
+                        index.point_alias(alias, new_physical)
+                        try:
+                            registry.update_collection_model(current.tenant, current.name, embedder=embedder.name,
+                                                             embedder_version=embedder.version,
+                                                             generation=generation)
+                        except BaseException:
+                            if old_physical:  # the registry still names the old model: so must the alias
+                                index.point_alias(alias, old_physical)
+                            raise
             except BaseException:
                 index.drop_physical(new_physical)
                 raise
             if old_physical and old_physical != new_physical:
                 index.drop_physical(old_physical)
             ctx.progress("done", len(indexed), len(indexed))
-            return {"embedder": {"name": embedder.name, "version": embedder.version}, "documents": len(indexed),
-                    "chunks": chunks, "generation": generation}
+            result = {"embedder": {"name": embedder.name, "version": embedder.version}, "documents": len(indexed),
+                      "chunks": chunks, "generation": generation}
+            if version is not None:
+                result.update(anonymiser_version=version, repseudonymised=len(new_pages),
+                              repseudonymise_skipped=len(set(skipped) & indexed))
+                if skipped:
+                    log.warning("re-index kept outdated pseudonymised pages: no original pages were kept",
+                                extra={"documents": len(set(skipped) & indexed)})
+            return result
 
         return run
+
+    def _stored_pages(self, document_id: str) -> StoredPages:
+        """A document's stored pages as they are now (to restore them if a swap fails)."""
+        registry = self.c.registry
+        doc = registry.document_by_id(document_id)
+        pages = registry.get_pages(document_id)
+        return StoredPages(document_id, pages, [registry.get_page_offsets(document_id, p.number) for p in pages],
+                           doc.pii, doc.chunks, doc.anonymiser_version)
 
     # ---- crash recovery ----------------------------------------------------------
 

@@ -95,6 +95,19 @@ class Anonymiser:
         self.hash_key = hash_key or secrets.token_bytes(32)
         self.entities = frozenset(entities) if entities is not None else None
 
+    @property
+    def version(self) -> str:
+        """Version of the pseudonymisation this anonymiser performs: the detector's
+        ``version`` (its class name for a detector without one) and the operator code.
+        Read on each access: a detector may change its recognisers while loaded."""
+        from pipelines.anonymising import versioning
+
+        detector = getattr(self.detector, "version", None) or type(self.detector).__qualname__
+        return versioning.fingerprint("anon", {
+            "detector": str(detector), "entities": self.entities,
+            "operators": versioning.source_fingerprint(versioning.OPERATOR_MODULES),
+        })
+
     def anonymise(
         self,
         text: str,

@@ -129,6 +129,18 @@ class PiiDetector:
         )
         self._lock = threading.Lock()
         self._langid = None
+        from pipelines.anonymising import versioning
+
+        self.version = versioning.fingerprint("pii", {
+            "code": versioning.source_fingerprint(versioning.DETECTION_MODULES),
+            "presidio": versioning.package_version("presidio-analyzer"),
+            "models": versioning.nlp_models(nlp_engine),
+            "languages": self.languages, "entities": self.entities, "threshold": score_threshold,
+            "cross_language_names": self.cross_language_names,
+            "first_names": [versioning.package_version("gender-guesser"), len(self.first_names)],
+        })
+        """Fingerprint of what decides detections (``versioning``): a re-index pseudonymises
+        a document again when the version it was pseudonymised with differs."""
 
 
     # Language -------------------------------------------------------------------
