@@ -246,9 +246,12 @@ def raw_zip(members: list[tuple[str, bytes, int, int, int]]) -> bytes:
     return out.getvalue()
 
 
-def _with_member(package: bytes, member: str, inflated_mb: int, *, declared: int | None = None) -> bytes:
+def _with_member(package: bytes, member: str, inflated_mb: int, *, declared: int | None = None,
+                 crc_of_declared: bool = False) -> bytes:
     """``package`` with ``member`` followed by an XML comment of ``inflated_mb`` MB of zeros;
-    its headers declare its true size, or ``declared`` bytes (a lie)."""
+    its headers declare its true size, or ``declared`` bytes (a lie). ``crc_of_declared``:
+    the CRC is that of the first ``declared`` bytes, so that a reader stopping at the
+    declared size finds nothing wrong."""
     import zlib
 
     source = zipfile.ZipFile(io.BytesIO(package))
@@ -256,7 +259,10 @@ def _with_member(package: bytes, member: str, inflated_mb: int, *, declared: int
     for info in source.infolist():
         data = source.read(info)
         if info.filename == member:
-            raw, crc, size = deflated(data + b"<!--", b"0", inflated_mb, b"-->")
+            head = data + b"<!--"
+            raw, crc, size = deflated(head, b"0", inflated_mb, b"-->")
+            if declared is not None and crc_of_declared:
+                crc = zlib.crc32((head + b"0" * declared)[:declared])
             rows.append((info.filename, raw, 8, crc, size if declared is None else declared))
         else:
             rows.append((info.filename, data, 0, zlib.crc32(data), len(data)))
@@ -270,12 +276,14 @@ def zip_bomb(kind: str, inflated_mb: int = 200) -> bytes:
     return _with_member(xlsx_bytes([["Zip bomb"]]), "xl/worksheets/sheet1.xml", inflated_mb)
 
 
-def lying_size_zip(kind: str, inflated_mb: int = 200) -> bytes:
+def lying_size_zip(kind: str, inflated_mb: int = 200, *, crc_of_declared: bool = False) -> bytes:
     """Like ``zip_bomb`` but the headers claim 1 KB: a bomb that a check of the declared
     sizes alone lets through."""
     if kind == "docx":
-        return _with_member(docx_bytes("Lying sizes"), "word/document.xml", inflated_mb, declared=1024)
-    return _with_member(xlsx_bytes([["Lying sizes"]]), "xl/worksheets/sheet1.xml", inflated_mb, declared=1024)
+        package, member = docx_bytes("Lying sizes"), "word/document.xml"
+    else:
+        package, member = xlsx_bytes([["Lying sizes"]]), "xl/worksheets/sheet1.xml"
+    return _with_member(package, member, inflated_mb, declared=1024, crc_of_declared=crc_of_declared)
 
 
 def zip_of(members: dict[str, bytes]) -> bytes:
@@ -466,10 +474,12 @@ def build_corpus(marker: str, *, max_upload_bytes: int, max_pages: int, ssrf_url
     # -- compression bombs
     add("docx-zip-bomb", "zip bomb", f"{m}-bomb.docx", zip_bomb("docx"), 413, LIMITED)
     add("xlsx-zip-bomb", "zip bomb", f"{m}-bomb.xlsx", zip_bomb("xlsx"), 413, LIMITED)
-    add("docx-lying-sizes", "zip bomb", f"{m}-liar.docx", lying_size_zip("docx"), 422,
+    add("docx-lying-sizes", "zip bomb", f"{m}-liar.docx", lying_size_zip("docx"), 413, LIMITED,
         note="200 MB behind headers that claim 1 KB")
-    add("xlsx-lying-sizes", "zip bomb", f"{m}-liar.xlsx", lying_size_zip("xlsx"), 422,
+    add("xlsx-lying-sizes", "zip bomb", f"{m}-liar.xlsx", lying_size_zip("xlsx"), 413, LIMITED,
         note="200 MB behind headers that claim 1 KB")
+    add("docx-lying-sizes-crc", "zip bomb", f"{m}-liar-crc.docx", lying_size_zip("docx", crc_of_declared=True),
+        413, LIMITED, note="the same, with the CRC of the declared 1 KB: zipfile alone sees nothing wrong")
     add("zip-nested-archives", "zip bomb", f"{m}-42.zip",
         zip_of({f"{m}-layer{i}.zip": zip_of({f"{m}-inner.zip": zip_of({"x.txt": b"deep"})}) for i in range(16)}),
         422, EMPTY)
