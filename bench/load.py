@@ -382,6 +382,7 @@ def run(*, duration_s: float, max_requests: int, concurrency: int, seed_docs: in
     own_dir = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="docintel-load-")) if own_dir else data_dir
     server = Server(root / "data", env=server_env)
+    load_before = os.getloadavg()[0]
     try:
         startup_s = server.start()
         rng = random.Random(11)
@@ -394,6 +395,7 @@ def run(*, duration_s: float, max_requests: int, concurrency: int, seed_docs: in
             startup_s=round(startup_s, 1), seed_s=round(seed_s, 1), seed_docs=seed_docs, concurrency=concurrency,
             duration_s=duration_s, max_requests=max_requests, mix=mix,
             server_alive=server.alive(), server_rss_mb=round(server.rss_mb()),
+            loadavg=[round(load_before, 1), round(os.getloadavg()[0], 1)],
         )
         report["collection"] = collection_consistent(server.url)
         report["server_alive"] = report["server_alive"] and server.alive()
@@ -434,7 +436,8 @@ def markdown(report: dict, command: str) -> str:
         SECTION,
         "",
         f"Command: `{command}`  ",
-        f"Machine: {machine()} (shared with other work while it ran).  ",
+        (f"Machine: {machine()} (shared with other work while it ran: 1-minute load average "
+         f"{report['loadavg'][0]} before, {report['loadavg'][1]} after).  "),
         ("Server: `python -m services.cli serve` (the `make run` container: default embedder, embedded "
          "Qdrant on disk, SQLite, sandboxed parser, PII pipeline, extractive generator), defaults except the "
          f"per-key rate limit (raised); ready in {report['startup_s']} s. Collection pseudonymised, seeded with "
