@@ -70,6 +70,7 @@ class Run:
     spool_entries: list[str]
     workers_left: list[int]
     new_paths_outside_data: int
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class _Listener(http.server.ThreadingHTTPServer):
@@ -192,13 +193,31 @@ def _stored_text(client: httpx.Client, item: dict) -> str:
     return "\n".join(texts)
 
 
-def _walk(roots: list[Path]) -> set[str]:
+def _walk(roots: list[tuple[Path, int]]) -> set[str]:
+    """Every path under each root: its entries, and those of subfolders down to ``depth``
+    levels (0: the root's own entries only; -1: all the way)."""
     seen: set[str] = set()
-    for root in roots:
+    for root, depth in roots:
+        base = len(root.parts)
         for folder, dirs, files in os.walk(root, onerror=lambda _e: None):
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
             seen.update(os.path.join(folder, name) for name in dirs + files)
+            if depth >= 0 and len(Path(folder).parts) - base >= depth:
+                dirs[:] = []
+            else:
+                dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
     return seen
+
+
+def _roots(base: Path) -> list[tuple[Path, int]]:
+    """Where a name used as a path would land: the temp dir (the server's cwd, data dir and
+    spool are under it; ``../`` climbs stay in it or reach ``/``), the repository (where
+    ``make run`` keeps ./data), and the top of ``/``, ``/etc`` and the home folder (absolute
+    names). Nested roots are walked once."""
+    roots = [(Path(tempfile.gettempdir()), -1), (REPO, -1), (base, -1),
+             (Path("/"), 0), (Path("/etc"), 0), (Path.home(), 1)]
+    full = [r for r, d in roots if d < 0]
+    return [(r, d) for r, d in roots
+            if not any(r != f and f in r.parents for f in full) and not (d >= 0 and any(r == f for f in full))]
 
 
 def _index_disagreements(data_dir: Path, documents: list[dict]) -> list[str]:
@@ -224,6 +243,15 @@ def _index_disagreements(data_dir: Path, documents: list[dict]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Run:
+    phases: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        phases[name] = round(now - clock, 1)
+        clock = now
+
     base = tmp_path_factory.mktemp("hostile")
     data, cwd = base / "data", base / "cwd"
     cwd.mkdir()
@@ -232,12 +260,15 @@ def run(tmp_path_factory) -> Run:
     threading.Thread(target=listener.serve_forever, daemon=True).start()
     corpus = build_corpus(marker, max_upload_bytes=MAX_UPLOAD_MB * 1024 * 1024, max_pages=MAX_PAGES,
                           ssrf_url=f"http://127.0.0.1:{listener.server_address[1]}")
-    roots = sorted({Path(tempfile.gettempdir()), Path.home(), REPO, base})
+    phase("build corpus")
+    roots = _roots(base)
     before = _walk(roots)
+    phase("snapshot")
     server = Server(data, "--real-parser", "--set", f"max_upload_mb={MAX_UPLOAD_MB}", "--set", f"max_pages={MAX_PAGES}",
                     "--set", f"parse_timeout_s={PARSE_TIMEOUT_S}", "--set", f"parse_memory_mb={PARSE_MEMORY_MB}",
                     cwd=cwd, log=base / "server.log")
     server.start(timeout=120)
+    phase("server start")
     outcomes: list[Outcome] = []
     workers: set[int] = set()
     try:
@@ -245,6 +276,7 @@ def run(tmp_path_factory) -> Run:
             created = client.post("/v1/collections", json={"name": "hostile", "anonymise": False})
             assert created.status_code == 201, created.text
             _warm_up(client)
+            phase("warm-up")
             for case in corpus:
                 content, content_type = multipart(case)
                 started = time.monotonic()
@@ -263,6 +295,7 @@ def run(tmp_path_factory) -> Run:
                     outcome.text = _stored_text(client, body["documents"][0])
                 _check(outcome)
                 outcomes.append(outcome)
+            phase("corpus")
             documents = client.get("/v1/collections/hostile/documents", params={"limit": 1000}).json()["documents"]
             collection = client.get("/v1/collections/hostile").json()
     finally:
@@ -272,8 +305,10 @@ def run(tmp_path_factory) -> Run:
     after = _walk(roots)
     new_outside = [p for p in after - before if not p.startswith(str(data) + os.sep) and p != str(data)]
     named = sorted(p for p in after if marker in p)  # anywhere, the data dir included
-    run = Run(outcomes, documents, collection, list(listener.hits), _index_disagreements(data, documents), named,
-              sorted(os.listdir(cwd)), sorted(os.listdir(data / "spool")), workers_left, len(new_outside))
+    disagreements = _index_disagreements(data, documents)
+    phase("stop and checks")
+    run = Run(outcomes, documents, collection, list(listener.hits), disagreements, named,
+              sorted(os.listdir(cwd)), sorted(os.listdir(data / "spool")), workers_left, len(new_outside), phases)
     listener.shutdown()
     _print_table(run)
     return run
@@ -293,6 +328,7 @@ def _print_table(run: Run) -> None:
           f"max peak RSS (server + parser workers): {max(o.peak_rss_mb for o in run.outcomes):.0f} MB, "
           f"listener hits: {len(run.listener_hits)}, new paths outside the data dir (any process): "
           f"{run.new_paths_outside_data}")
+    print(f"phases (s): {run.phases}")
 
 
 @pytest.mark.slow
