@@ -23,8 +23,9 @@ returned, whichever generator wrote it. ``to_plain_text`` applies, until nothing
 5. chat-template tokens (``<|im_start|>``, ``[INST]``, ``<<SYS>>``...) disappear, and so
    do control and format characters (Unicode Cc except tab and newline, and Cf:
    zero-width characters, bidi embeddings, overrides and isolates, BOM, soft hyphen);
-6. a leading markdown heading marker (``# ``) goes, runs of spaces collapse and no
-   space is left before punctuation.
+6. a leading markdown heading marker (``# ``) goes; where something was removed, runs
+   of spaces collapse and no space is left before "." or ",". A sentence with nothing
+   to remove comes out unchanged (apart from invisible characters).
 
 Pseudonym tokens such as ``<PERSON_3>`` are kept: they carry no attribute and are
 revealed for callers allowed to see PII.
@@ -89,7 +90,9 @@ _INVISIBLE_RE = regex.compile(r"[\p{Cf}\p{Cc}--[\t\n]]", regex.V1)
 _HEADING_RE = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
 _SPACES_RE = re.compile(r"[ \t]{2,}")
 _BRACKETS_RE = re.compile(r"[<>\[\]|!]")
-_SPACE_BEFORE_PUNCT_RE = re.compile(r"[ \t]+([.,;:!?])")
+# Spaces left where something was removed ("see <img> ." -> "see ."), not French
+# typography's spaces before ; : ! ?
+_SPACE_BEFORE_PUNCT_RE = re.compile(r"[ \t]+([.,])")
 
 
 def to_plain_text(text: str, cited: Sequence[str] = ()) -> str:
@@ -125,10 +128,12 @@ def _reduce(text: str, shown: str | None) -> str:
     """
     out = _strip_invisible(text)
     for _ in range(_MAX_PASSES):
-        before = out
-        out = _tidy(_rewrite(out, shown))
-        if out == before:
+        rewritten = _rewrite(out, shown)
+        if rewritten == out:
             break
+        # Only text that lost something is tidied: a sentence without markup keeps its
+        # exact spacing (French "apparaissent :" stays as written).
+        out = _tidy(rewritten)
     if not is_plain_text(out):
         out = _tidy(_neutralise(out))
     if not is_plain_text(out):
@@ -138,8 +143,7 @@ def _reduce(text: str, shown: str | None) -> str:
 
 
 def _tidy(text: str) -> str:
-    out = _HEADING_RE.sub("", text)
-    out = _SPACES_RE.sub(" ", out)
+    out = _SPACES_RE.sub(" ", text)
     out = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", out)
     return "\n".join(line.strip() for line in out.split("\n")).strip()
 
@@ -165,7 +169,7 @@ def _drop_elements(text: str) -> str:
 
 
 def _rewrite(text: str, shown: str | None) -> str:
-    out = _drop_elements(text)
+    out = _HEADING_RE.sub("", _drop_elements(text))
     out = _COMMENT_RE.sub(" ", out)
     out = _CHAT_TOKEN_RE.sub(" ", out)
     out = _AUTOLINK_RE.sub(lambda m: f" {m.group(1)} ", out)
