@@ -108,6 +108,19 @@ class DocumentService:
     def index_alias(self, collection: CollectionRow) -> str:
         return alias_name(collection.tenant, collection.name)
 
+    @staticmethod
+    def search_target(collection: CollectionRow) -> str:
+        """The physical index collection built with ``collection``'s embedder (its row's
+        embedder, version and generation name it).
+
+        Queries search it rather than the alias so that the vector and the index always
+        come from the same model, even when a re-index into another embedder swaps the
+        alias between reading the row and searching. If that swap then drops it, the
+        search raises ``NotFound`` and the caller re-reads the row and retries.
+        """
+        return physical_collection_name(collection.tenant, collection.name, collection.embedder,
+                                        collection.embedder_version, collection.generation)
+
     def create_collection(self, tenant: str, name: str, *, anonymise: bool, embedder_name: str | None,
                           pii_entities: list[str] | None = None, anonymiser_available: bool = False) -> CollectionRow:
         if anonymise and not anonymiser_available:

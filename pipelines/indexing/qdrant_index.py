@@ -384,7 +384,20 @@ class QdrantIndex:
     ) -> list[ScoredChunk]:
         """One ``query_points`` call: RRF fusion of a dense and a sparse prefetch when
         ``sparse`` has terms, else a plain dense query. The filter (ready, ACL,
-        documents, tags) is applied inside each branch, never after."""
+        documents, tags) is applied inside each branch, never after.
+
+        Raises ``NotFound`` when ``name`` names no collection (e.g. a physical one a
+        re-index has just dropped), as every backend does."""
+        try:
+            return self._search(name, dense=dense, sparse=sparse, flt=flt, limit=limit)
+        except Exception as exc:
+            if not self.client.collection_exists(name) and self.resolve_alias(name) is None:
+                raise NotFound(f"index collection {name!r} does not exist") from exc
+            raise
+
+    def _search(
+        self, name: str, *, dense: np.ndarray, sparse: SparseVector | None, flt: IndexFilter, limit: int
+    ) -> list[ScoredChunk]:
         query_filter = build_filter(flt)
         dense_query = _dense_list(dense)
         if sparse is not None and sparse.indices:

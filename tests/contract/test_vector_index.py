@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from models.sparse import LexicalSparseEncoder
-from pipelines.errors import Conflict, InvalidRequest
+from pipelines.errors import Conflict, InvalidRequest, NotFound
 from pipelines.indexing import alias_name, build_filter, chunk_payload, physical_collection_name, point_id
 from pipelines.ports import VectorIndex
 from pipelines.types import Chunk, IndexFilter, IndexPoint, SparseVector
@@ -186,6 +186,15 @@ def test_delete_document_removes_every_point(index: VectorIndex) -> None:
     assert list(index.scroll(ALIAS, document_id="gone")) == []
     assert [p.payload["document_id"] for p in index.scroll(ALIAS)] == ["kept"]
     assert index.count(ALIAS) == 1
+
+
+def test_searching_a_dropped_collection_is_not_found(index: VectorIndex) -> None:
+    # A query racing a re-index may name a physical collection just dropped: callers
+    # retry on NotFound, so every backend must raise exactly that (not a driver error).
+    index.upsert(PHYSICAL, [make_point("d", 0)])
+    index.drop_physical(PHYSICAL)
+    with pytest.raises(NotFound):
+        index.search(PHYSICAL, dense=unit(1, 0, 0, 0), sparse=None, flt=IndexFilter(), limit=3)
 
 
 def test_scroll_returns_vectors_and_payload(index: VectorIndex) -> None:

@@ -230,10 +230,6 @@ def test_kill9_inside_the_reindex_swap_rolls_forward(tmp_path, crash_after, wind
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known bug (services/api/routers/ask.py): an ask reads the collection's embedder when it "
-    "starts and searches the alias when it gets there; a re-index into another embedder that "
-    "swaps in between makes it search the new index with the old embedder's vector: 500"))
 def test_ask_spanning_a_reindex_swap_answers_from_one_index(tmp_path):
     """Deterministic version of the race: the query embedding takes 4 s, the re-index of
     three documents ~1 s, so the ask reads the old model and searches after the swap."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 
 from fastapi import APIRouter
@@ -7,6 +8,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.audit import text_hash
+from pipelines.errors import NotFound
 from pipelines.replay import chunk_provenance
 from pipelines.types import IndexFilter
 from services.api.access import collection_for
@@ -90,8 +92,19 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
         document_ids=tuple(body.filters.document_ids),
         tags=dict(body.filters.tags),
     )
-    answerer = container.answerer(collection.embedder)
-    alias = container.documents.index_alias(collection)
+
+    def searching(run):
+        """``run(answerer, index_name)`` on the physical collection of the row's embedder;
+        once more with the row re-read if a re-index dropped it meanwhile."""
+        current = collection
+        for attempt in (1, 2):
+            try:
+                return run(container.answerer(current.embedder), container.documents.search_target(current))
+            except NotFound:
+                if attempt == 2:
+                    raise
+                current = collection_for(container, principal, name)  # NotFound if deleted
+        raise AssertionError("unreachable")
 
     def finish(answer) -> dict:
         container.metrics.asks.labels(answer.generator_info.get("name", "?")).inc()
@@ -119,13 +132,20 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
         return out
 
     if not body.stream:
-        answer = answerer.answer(question, index_name=alias, flt=flt, top_k=body.top_k, generator=generator)
+        answer = searching(lambda answerer, target: answerer.answer(
+            question, index_name=target, flt=flt, top_k=body.top_k, generator=generator))
         return JSONResponse(finish(answer))
 
     from pipelines.answer import DoneEvent
 
+    def first_event(answerer, target):
+        # Retrieval happens before the first event: a retry never repeats a sent event.
+        stream = answerer.iter_answer(question, index_name=target, flt=flt, top_k=body.top_k, generator=generator)
+        return next(stream), stream
+
     def events():
-        for event in answerer.iter_answer(question, index_name=alias, flt=flt, top_k=body.top_k, generator=generator):
+        first, rest = searching(first_event)
+        for event in itertools.chain([first], rest):
             if isinstance(event, DoneEvent):
                 yield _sse("done", finish(event.answer))
             else:
