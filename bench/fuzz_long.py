@@ -10,9 +10,10 @@ operations with path parameters get past their 404. The
 per-key rate limit is off for the run: a 429 would stop the operation under test from
 being exercised (the limiter has its own tests in tests/api/test_limits.py).
 
-Checks: ``server`` is what the reduced test asserts (no response >= 500); ``conformance``
-(the default) adds status code, content type, response headers and response body
-conformance to the OpenAPI document. Prints, per operation, the cases generated and the
+Checks (tests/reliability/fuzzing.py, shared with the reduced test): ``conformance`` (the
+default, and what the reduced test asserts) is no response >= 500 plus status code, content
+type, response headers and response body conformance to the OpenAPI document; ``server``
+is the first alone. Prints, per operation, the cases generated and the
 failures by check; exits non-zero on any failure.
 """
 
@@ -32,32 +33,6 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 
 CALL_TIMEOUT_S = 60
-
-
-def build_app(data_dir: Path):
-    from fastapi.testclient import TestClient
-
-    from tests.conftest import KEYS, build_test_app
-
-    app = build_test_app(data_dir, rate_limit_per_minute=0)
-    client = TestClient(app)
-    client.__enter__()  # runs the lifespan: the container and the job workers
-    admin = {"Authorization": f"Bearer {KEYS['admin']['key']}"}
-    return app, client, admin
-
-
-def ensure_seed(client, headers: dict) -> dict:
-    """The collection, document and job that half of the cases address (generated names
-    alone would almost always answer 404); re-created when a fuzzed DELETE removed them.
-    The document id derives from the bytes, so it is the same every time."""
-    client.post("/v1/collections", json={"name": "docs", "anonymise": False}, headers=headers)
-    response = client.post("/v1/collections/docs/documents", params={"wait": "true"}, headers=headers,
-                           files={"file": ("a.txt", b"The policy number is AB-1234. Claim filed on 14 March 2025.")})
-    document = response.json()["documents"][0]
-    # The first answer loads its components (seconds): not inside a fuzzed call's timeout.
-    client.post("/v1/collections/docs/ask", json={"question": "policy number?"}, headers=headers)
-    return {"name": "docs", "document_id": document["document_id"], "n": 1,
-            "job_id": document.get("job_id") or "job_none"}
 
 
 def fuzz_operation(operation, *, examples: int, headers: dict, checks: list, seed: int, known: dict) -> dict:
@@ -115,20 +90,14 @@ def main() -> None:
     args = parser.parse_args()
 
     import schemathesis
-    from schemathesis.checks import (
-        content_type_conformance,
-        not_a_server_error,
-        response_headers_conformance,
-        response_schema_conformance,
-        status_code_conformance,
-    )
 
-    checks = [not_a_server_error]
-    if args.checks == "conformance":
-        checks += [status_code_conformance, content_type_conformance, response_headers_conformance,
-                   response_schema_conformance]
+    from tests.reliability.fuzzing import CONFORMANCE_CHECKS, SERVER_CHECKS, build_app, ensure_seed
+
+    checks = list(CONFORMANCE_CHECKS if args.checks == "conformance" else SERVER_CHECKS)
     started = time.perf_counter()
-    app, client, headers = build_app(Path(tempfile.mkdtemp(prefix="docintel-fuzz-long-")) / "data")
+    # No per-key rate limit: a 429 would stop the operation under test from being exercised.
+    app, client, headers = build_app(Path(tempfile.mkdtemp(prefix="docintel-fuzz-long-")) / "data",
+                                     rate_limit_per_minute=0)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     totals = {"operations": 0, "cases": 0, "failures": Counter(), "5xx": 0}
     try:

@@ -129,6 +129,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
+            # FastAPI answers a JSON syntax error with a 422 but JSON its parser gives up on
+            # (nested deeper than the recursion limit, not UTF-8, integers over 4300 digits)
+            # with a bare 400 "error parsing the body", chained to the parser's exception:
+            # the same mistake by the client, so the same 422 as the syntax error.
+            return problem_response(
+                problem_dict(422, "validation-error", "Validation error", "the body is not valid JSON",
+                             request.url.path, errors=[{"loc": ["body"], "type": "json_invalid",
+                                                        "msg": undecodable_json_reason(exc.__cause__)}])
+            )
         slug, title = HTTP_TITLES.get(exc.status_code, ("error", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
@@ -142,6 +152,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         return unexpected_error_response(request, exc)
+
+
+def undecodable_json_reason(exc: BaseException) -> str:
+    """Why JSON that is not a syntax error could not be decoded; never quotes the input."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    return "a value exceeds the decoder's limits"
 
 
 def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from pipelines.errors import InvalidRequest
 from services.api.access import collection_for
 from services.api.deps import ContainerDep, Principal, Reader, get_principal
 from services.api.problems import ProblemException
-from services.api.routers import PROBLEM_RESPONSES
+from services.api.routers import MULTIPART_PROBLEM_RESPONSES, PROBLEM_RESPONSES
 from services.api.routers.documents import _read_limited, safe_filename
 
 router = APIRouter(tags=["anonymise"], responses=PROBLEM_RESPONSES)
@@ -87,6 +87,7 @@ def anonymise_text(body: AnonymiseRequest, principal: Reader, container: Contain
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}, "text/plain": {}},
                      "description": "a truly redacted PDF, or redacted plain text for other formats"},
+               **MULTIPART_PROBLEM_RESPONSES,
                413: PROBLEM_RESPONSES[422] | {"description": "too large"},
                415: PROBLEM_RESPONSES[422] | {"description": "unsupported media type"}},
 )

@@ -32,7 +32,9 @@ def _out(row) -> dict:
     }
 
 
-@router.post("", status_code=201, response_model=CollectionOut, operation_id="create_collection")
+@router.post("", status_code=201, response_model=CollectionOut, operation_id="create_collection",
+             responses={409: PROBLEM_RESPONSES[422] | {"description": "the name is taken"},
+                        501: PROBLEM_RESPONSES[422] | {"description": "anonymise=true on a server without PII detection"}})
 def create_collection(body: CollectionCreate, principal: Writer, container: ContainerDep):
     """Create a collection (pseudonymised by default)."""
     if body.pii_entities is not None:

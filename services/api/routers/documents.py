@@ -15,7 +15,7 @@ from services.api.access import collection_for, document_for
 from services.api.deps import ContainerDep, Reader, Writer
 from services.api.problems import PROBLEM_MEDIA_TYPE, domain_problem, problem_dict
 from services.api.ratelimit import admit_jobs
-from services.api.routers import PROBLEM_RESPONSES
+from services.api.routers import MULTIPART_PROBLEM_RESPONSES, PROBLEM_RESPONSES
 from services.api.schemas import (
     DocumentList,
     DocumentOut,
@@ -71,6 +71,10 @@ def _read_limited(upload: UploadFile, limit: int) -> bytes:
     response_model=UploadResult,
     operation_id="upload_documents",
     responses={201: {"model": UploadResult, "description": "indexed (wait=true)"},
+               **MULTIPART_PROBLEM_RESPONSES,
+               # every file failed: the first file's problem, e.g. a 409 for content already
+               # stored as a document this key may not read
+               409: PROBLEM_RESPONSES[422] | {"description": "conflict (every file refused)"},
                413: PROBLEM_RESPONSES[422] | {"description": "too large"},
                415: PROBLEM_RESPONSES[422] | {"description": "unsupported media type"},
                503: PROBLEM_RESPONSES[422] | {"description": "job queue full (see Retry-After)"}},

@@ -11,9 +11,9 @@ from pipelines.audit import text_hash
 from pipelines.errors import InvalidRequest, LimitExceeded
 from services.api.access import collection_for, document_for
 from services.api.deps import ContainerDep, Principal, get_principal
-from services.api.problems import ProblemException
+from services.api.problems import ProblemException, undecodable_json_reason
 from services.api.ratelimit import admit_jobs
-from services.api.routers import PROBLEM_RESPONSES
+from services.api.routers import MULTIPART_PROBLEM_RESPONSES, PROBLEM_RESPONSES
 from services.api.routers.documents import safe_filename
 
 router = APIRouter(tags=["extract"], responses=PROBLEM_RESPONSES)
@@ -80,6 +80,12 @@ def _parse_schema_text(raw: Any) -> dict:
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"schema is not valid JSON: {exc.msg} at {exc.pos}",
                              errors=[{"loc": ["body", "schema"], "msg": exc.msg}]) from None
+    except (ValueError, RecursionError) as exc:
+        # Not a syntax error, yet undecodable: RecursionError for 10^5 "[" (json's C scanner
+        # gives up past the recursion limit), ValueError for integers over 4300 digits.
+        reason = undecodable_json_reason(exc)
+        raise InvalidRequest(f"schema is not valid JSON: {reason}",
+                             errors=[{"loc": ["body", "schema"], "msg": reason}]) from None
     if not isinstance(schema, dict):
         raise InvalidRequest("schema must be a JSON object", errors=[{"loc": ["body", "schema"], "msg": "not an object"}])
     return schema
@@ -92,6 +98,8 @@ def _parse_schema_text(raw: Any) -> dict:
     operation_id="extract",
     openapi_extra={"requestBody": _REQUEST_BODY},
     responses={202: {"description": "accepted as a job (?async=true)"},
+               **MULTIPART_PROBLEM_RESPONSES,
+               409: PROBLEM_RESPONSES[422] | {"description": "the document is not indexed (yet)"},
                413: PROBLEM_RESPONSES[422] | {"description": "too large"},
                415: PROBLEM_RESPONSES[422] | {"description": "unsupported media type"},
                503: PROBLEM_RESPONSES[422] | {"description": "job queue full (?async=true; see Retry-After)"},
@@ -130,8 +138,15 @@ async def extract(
     elif content_type.startswith("application/json"):
         try:
             body = ExtractByDocument.model_validate(json.loads(await request.body()))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            errors = exc.errors() if isinstance(exc, ValidationError) else [{"loc": (), "msg": exc.msg}]
+        except (ValueError, RecursionError) as exc:
+            # ValidationError and JSONDecodeError are ValueErrors; the others (invalid UTF-8,
+            # integers over 4300 digits, RecursionError past the nesting limit) are JSON
+            # that cannot be decoded: all a 422 like the syntax error, never a 500.
+            if isinstance(exc, ValidationError):
+                errors = exc.errors()
+            else:
+                errors = [{"loc": (), "msg": exc.msg if isinstance(exc, json.JSONDecodeError)
+                           else undecodable_json_reason(exc)}]
             raise InvalidRequest("the body must be {collection, document_id, schema}",
                                  errors=[{"loc": ["body", *map(str, e.get("loc", ()))], "msg": e.get("msg", "")}
                                          for e in errors]) from None
