@@ -89,7 +89,11 @@ class Settings(BaseSettings):
     max_files_per_request: int = Field(50, ge=1)
     max_pages: int = Field(5000, ge=1)
     parse_timeout_s: float = Field(300.0, gt=0)
-    parse_memory_mb: int = Field(3072, ge=256)
+    # Measured (small DOCX/XLSX through SandboxedParser): 768/1024 MB -> "needed more memory",
+    # 1280/1536 -> spurious "corrupt" or a timeout while importing the Office libraries,
+    # 2048 -> parsed. Below 2048 every Office upload would fail, so it is refused at start.
+    parse_memory_mb: int = Field(3072, ge=2048, description="address-space limit (RLIMIT_AS) of each parser "
+                                 "worker, MB; at least 2048: the Office libraries do not import in less")
     parse_workers: int = Field(1, ge=1)
     ocr_max_pages: int = Field(200, ge=0)
     ingest_workers: int = Field(1, ge=1)
