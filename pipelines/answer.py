@@ -6,8 +6,9 @@
              -> second-stage scoring (pipelines.retrieval.PassageScorer)
              -> abstain early when no passage covers the question well enough
              -> generator (extractive by default, or an LLM) proposes cited sentences
-             -> each sentence is checked against the spans it cites; unsupported ones
-                are dropped, links/images absent from the cited text are stripped
+             -> each sentence is reduced to plain text (pipelines.output_safety: no image,
+                no link syntax, no HTML, no URL the cited text does not show) and checked
+                against the spans it cites; unsupported ones are dropped
              -> citations with exact page offsets, or abstention when nothing is left
 
 Invariants of every ``Answer`` (asserted by the tests):
