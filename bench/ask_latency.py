@@ -12,9 +12,10 @@ verifier) over an embedded index holding ``size`` chunks:
 * vectors: real embeddings where ``bench/corpus.py embed`` has cached them, the rest
   drawn from the mean and covariance of the real ones (embedding 100k chunks takes
   about an hour here); sparse vectors are real (the encoder is cheap);
-* ACL: every chunk belongs to one of 20 groups; "with ACL" the caller holds 2 of them
-  (a tenth of the corpus is visible, the filter sits inside the index query), "without"
-  it is an unrestricted internal call.
+* ACL: every chunk belongs to one group; "with ACL" the caller holds 2 of 20 groups: the
+  dev corpus chunks (what the questions are about) are in the caller's groups, the
+  generated distractors spread over all 20 (a tenth of them visible); the filter sits
+  inside the index query. "Without" is an unrestricted internal call.
 
 Questions are the dev QA questions (real embeddings at query time, as in production).
 Timings are per question; medians and 95th percentiles come from the same run.
@@ -79,10 +80,16 @@ def vectors_for(count: int, embedder_name: str) -> tuple[np.ndarray, int]:
 def build(backend: str, size: int, folder: Path, embedder, sparse) -> tuple[object, float, int]:
     import corpus
 
+    from pipelines.chunking import chunker_for
     from pipelines.indexing.qdrant_index import chunk_payload, point_id
-    from pipelines.types import Chunk, IndexPoint
+    from pipelines.types import Chunk, IndexPoint, Page
 
     texts = corpus.chunk_corpus(size, embedder_name=embedder.name)
+    # The dev corpus comes first in ``texts``: its chunks (what the questions are about)
+    # belong to the caller's groups, so asks with the ACL filter still find and answer
+    # from them while the filter hides the other groups' distractors.
+    chunker = chunker_for(embedder)
+    dev_chunks = sum(len(chunker.chunk_page(Page(1, t))) for t in corpus.dev_corpus_texts())
     vectors, n_real = vectors_for(len(texts), embedder.name)
     index = open_index(backend, folder)
     physical = "bench_v1"
@@ -100,7 +107,9 @@ def build(backend: str, size: int, folder: Path, embedder, sparse) -> tuple[obje
             doc = f"doc-{n // 8}"
             chunk = Chunk(index=n % 8, page=1, start=0, end=len(text), text=text)
             payload = chunk_payload(chunk, document_id=doc, filename=f"{doc}.pdf",
-                                    acl_groups=[GROUPS[rng.randrange(len(GROUPS))]], ready=True)
+                                    acl_groups=[CALLER_GROUPS[n % 2] if n < dev_chunks
+                                                else GROUPS[rng.randrange(len(GROUPS))]],
+                                    ready=True)
             points.append(IndexPoint(id=point_id(doc, n), dense=vectors[n], sparse=sv, payload=payload))
         index.upsert(physical, points)
     finish = getattr(index, "optimize", None)
@@ -130,7 +139,7 @@ def measure(index, embedder, sparse, questions: list[str], *, acl: bool) -> dict
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -191,7 +200,8 @@ def render(rows: list[dict], args, n_questions: int) -> str:
         f"{n_questions} dev questions per row after one warm-up; extractive generator, embedder "
         f"{args.embedder}, hybrid dense + sparse query. Milliseconds, p50 / p95 of the same run. "
         "'real' = how many index vectors are real embeddings (the rest are drawn from their "
-        "statistics). ACL: the caller holds 2 of 20 groups (a tenth of the chunks visible).",
+        "statistics). ACL: the caller holds 2 of 20 groups; the dev corpus chunks are in them, a "
+        "tenth of the generated distractors too.",
         "",
         "| chunks | backend | ACL | retrieve | score | answer | verify | total | real vectors | load s |",
         "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
