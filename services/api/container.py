@@ -76,7 +76,7 @@ class Container:
         keys = KeyStore(registry)
         generated = keys.bootstrap(settings)
 
-        index = overrides.pop("index", None) or _build_index(settings)
+        index = overrides.pop("index", None) or build_index(settings)
         sparse = overrides.pop("sparse", None) or _build_sparse()
         parser = overrides.pop("parser", None) or _build_parser(settings)
         metrics = overrides.pop("metrics", None) or Metrics()
@@ -106,7 +106,7 @@ class Container:
         )
         return cls(
             settings=settings, registry=registry, audit=AuditLog(registry.engine, audit_key, data_dir / "audit.head"),
-            keys=KeyStore(registry), index=_build_index(settings), sparse=_build_sparse(), parser=None,  # type: ignore[arg-type]
+            keys=KeyStore(registry), index=build_index(settings), sparse=_build_sparse(), parser=None,  # type: ignore[arg-type]
             metrics=Metrics(), vault_key=vault_key, data_dir=data_dir,
         )
 
@@ -330,7 +330,10 @@ class Container:
         self.registry.engine.dispose()
 
 
-def _build_index(settings: Settings) -> VectorIndex:
+def build_index(settings: Settings) -> VectorIndex:
+    """The vector index the settings name: a Qdrant server when ``qdrant_url`` is set,
+    else the embedded backend ``index_backend`` in its folder (tests and operator
+    tools open a stopped server's index through this too)."""
     from pipelines.indexing.qdrant_index import QdrantIndex
 
     if settings.qdrant_url:

@@ -61,7 +61,10 @@ def test_manifest_lists_every_part_with_sizes_hashes_and_versions(deployment):
     assert not any(name.endswith(".lock") for name in manifest["files"])
     assert manifest["parts"] == {"registry": "sqlite", "vault": "sqlite", "index": "embedded",
                                  "keys": "vault.key,audit.key"}
-    assert manifest["versions"]["registry_schema"] == "0001" and manifest["embedders"] == ["test-hashing 1"]
+    from pipelines.migrations import head_revision
+
+    assert manifest["versions"]["registry_schema"] == head_revision()
+    assert manifest["embedders"] == ["test-hashing 1"]
     assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in manifest["files"].values())
 
 

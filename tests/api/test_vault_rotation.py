@@ -106,9 +106,10 @@ def test_rotation_refuses_while_the_server_holds_the_index(tmp_path, monkeypatch
     _ingest_and_reveal(tmp_path)
     monkeypatch.setenv("DOCINTEL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DOCINTEL_QDRANT_PATH", str(tmp_path / "qdrant"))
-    from pipelines.indexing import QdrantIndex
+    from services.api.container import build_index
+    from services.api.settings import Settings
 
-    index = QdrantIndex.from_location(str(tmp_path / "qdrant"))  # what a running API holds
+    index = build_index(Settings(data_dir=tmp_path / "data", qdrant_path=str(tmp_path / "qdrant")))  # as an API holds it
     try:
         result = CliRunner().invoke(cli, ["vault", "rotate-key"])
     finally:

@@ -35,9 +35,11 @@ def _wait_settled(client: httpx.Client, timeout: float = 120) -> list[dict]:
 
 def _assert_registry_and_index_agree(data_dir: Path, docs: list[dict]) -> None:
     """Open the index the server left (the server is stopped: we own the folder now)."""
-    from pipelines.indexing.qdrant_index import QdrantIndex, alias_name
+    from pipelines.indexing.qdrant_index import alias_name
+    from services.api.container import build_index
+    from services.api.settings import Settings
 
-    index = QdrantIndex.from_location(path=str(data_dir / "qdrant"))
+    index = build_index(Settings(data_dir=data_dir))
     try:
         alias = alias_name("acme", "docs")
         indexed = {d["document_id"]: d["chunks"] for d in docs if d["status"] == "indexed"}
@@ -139,13 +141,16 @@ def _ask_cites_known_documents(client: httpx.Client, known: set[str]) -> None:
 def _assert_one_index_collection(data_dir: Path, expected_dimension: int) -> None:
     """Exactly one physical collection is left, the alias names it, and its vectors have
     the dimension of the embedder the registry names (the server is stopped)."""
-    from pipelines.indexing.qdrant_index import DENSE, QdrantIndex, alias_name
+    from pipelines.indexing.qdrant_index import alias_name
+    from services.api.container import build_index
+    from services.api.settings import Settings
 
-    index = QdrantIndex.from_location(path=str(data_dir / "qdrant"))
+    index = build_index(Settings(data_dir=data_dir))
     try:
         target = index.resolve_alias(alias_name("acme", "docs"))
         assert index.physical_collections() == [target], "a half-built or superseded index collection is left"
-        assert index.client.get_collection(target).config.params.vectors[DENSE].size == expected_dimension
+        dimensions = {len(point.dense) for point in index.scroll(target)}
+        assert dimensions == {expected_dimension}
     finally:
         index.close()
 

@@ -222,10 +222,12 @@ def _roots(base: Path) -> list[tuple[Path, int]]:
 
 def _index_disagreements(data_dir: Path, documents: list[dict]) -> list[str]:
     """Open the index the stopped server left and compare it with the registry's view."""
-    from pipelines.indexing.qdrant_index import QdrantIndex, alias_name
+    from pipelines.indexing.qdrant_index import alias_name
+    from services.api.container import build_index
+    from services.api.settings import Settings
 
     problems = []
-    index = QdrantIndex.from_location(path=str(data_dir / "qdrant"))
+    index = build_index(Settings(data_dir=data_dir))
     try:
         alias = alias_name("acme", "hostile")
         indexed = {d["document_id"]: d["chunks"] for d in documents if d["status"] == "indexed"}
