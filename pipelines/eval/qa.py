@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import string
 import time
 import unicodedata
@@ -502,6 +503,19 @@ class LocalIndex:
     build_seconds: float
 
 
+def throwaway_index(backend: str | None = None) -> Any:
+    """A fresh temporary index of ``backend`` (default: ``DOCINTEL_INDEX_BACKEND`` or the
+    service's default, qdrant-edge), so the eval measures what the service runs."""
+    backend = backend or os.environ.get("DOCINTEL_INDEX_BACKEND", "qdrant-edge")
+    if backend == "qdrant-edge":
+        from pipelines.indexing.edge_index import QdrantEdgeIndex
+
+        return QdrantEdgeIndex.temporary()
+    from pipelines.indexing.qdrant_index import QdrantIndex
+
+    return QdrantIndex.from_location(":memory:")
+
+
 def build_local_index(
     dataset_dir: Path,
     embedder: Any,
@@ -515,14 +529,14 @@ def build_local_index(
     doc_ids: Iterable[str] | None = None,
 ) -> LocalIndex:
     """Chunk every corpus file as one page, embed it and load it into an index
-    (a fresh in-memory ``QdrantIndex`` by default). Document ids are the manifest
+    (by default a fresh throw-away index of the service's default embedded backend). Document ids are the manifest
     ``doc_id``s and filenames the manifest ``file``s.
 
     ``anonymise(text, lang) -> (stored_text, OffsetMap)`` pseudonymises each page
     first (the default collection setting); chunks then carry original offsets.
     """
     from pipelines.chunking.sentence_chunker import chunker_for
-    from pipelines.indexing.qdrant_index import QdrantIndex, chunk_payload, point_id
+    from pipelines.indexing.qdrant_index import chunk_payload, point_id
     from pipelines.types import IndexPoint, OffsetMap, Page
 
     started = time.perf_counter()
@@ -531,7 +545,8 @@ def build_local_index(
         wanted = set(doc_ids)
         documents = {k: v for k, v in documents.items() if k in wanted}
     chunker = chunker or chunker_for(embedder)
-    index = index or QdrantIndex.from_location(":memory:")
+    if index is None:
+        index = throwaway_index()
     index.create_physical(index_name, embedder.dimension)
     total = 0
     pending: list[tuple[Any, str, str]] = []

@@ -48,10 +48,12 @@ class Settings(BaseSettings):
     qdrant_path: str | None = None
     """Embedded index location; default ``<data_dir>/qdrant`` (``<data_dir>/qdrant-edge``
     for the edge backend); ``:memory:`` for tests (edge: a temporary folder)."""
-    index_backend: Literal["qdrant-local", "qdrant-edge"] = "qdrant-local"
-    """Embedded index engine: qdrant-client local mode, or Qdrant Edge (in-process
-    engine with HNSW). Ignored when ``qdrant_url`` is set: a server is always reached
-    through qdrant-client."""
+    index_backend: Literal["qdrant-local", "qdrant-edge"] = "qdrant-edge"
+    """Embedded index engine: Qdrant Edge (in-process engine with HNSW; the default,
+    chosen by measurement: bench/BENCHMARKS.md "Ask latency by stage" and "Embedded
+    index at scale") or qdrant-client local mode (brute force; seconds per filtered
+    query beyond ~10k chunks). Ignored when ``qdrant_url`` is set: a server is always
+    reached through qdrant-client."""
     qdrant_shards: int = Field(1, ge=1)
     qdrant_replication_factor: int = Field(1, ge=1)
     qdrant_write_consistency: int = Field(1, ge=1)
