@@ -85,6 +85,7 @@ def run_case(backend: str, size: int, queries: int, params: dict, recall_queries
 
     params = dict(params)
     sweep = params.pop("hnsw_efs", [])
+    bulk = params.pop("bulk", False)
 
     real = corpus.cached_vectors()
     indptr, indices, values = corpus.sparse_cached(min(size, 100_000))
@@ -105,7 +106,9 @@ def run_case(backend: str, size: int, queries: int, params: dict, recall_queries
     alias = alias_name("bench", "scale")
     physical = physical_collection_name("bench", "scale", "use", "1", 1)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
-        index = open_index(backend, Path(tmp), params)
+        # bulk: no HNSW while loading, then one build of one graph over every point
+        # (reopening applies the real thresholds): the recall of a graph of that size.
+        index = open_index(backend, Path(tmp), {**params, "indexing_threshold_kb": 10**9} if bulk else params)
         index.create_physical(physical, real.shape[1])
         index.point_alias(alias, physical)
 
@@ -145,6 +148,10 @@ def run_case(backend: str, size: int, queries: int, params: dict, recall_queries
                 pause = index.optimize(physical)
                 t_optimize += pause
                 longest_optimize = max(longest_optimize, pause)
+        if bulk:
+            index.close()
+            index = open_index(backend, Path(tmp), {**params, "indexing_threshold_kb": 1})
+            t_optimize = longest_optimize = index.optimize(physical)
         assert index.count(alias) == size, index.count(alias)
         built_rss = rss_mb()
 
@@ -213,17 +220,29 @@ def child(backend: str, size: int, queries: int, params: dict, recall_queries: i
     return json.loads(out.strip().splitlines()[-1])
 
 
-def tune(size: int, queries: int) -> list[dict]:
+def tune(size: int, queries: int, acorn: bool = True) -> list[dict]:
     """Recall@10 (dense, with and without ACL) and latency over an HNSW grid on real vectors."""
     results = []
-    for m, ef_construct in ((8, 64), (16, 100), (32, 200)):
+    for m, ef_construct in ((16, 100), (32, 200)):
         # One segment holding every point: the recall of one HNSW graph of that size.
-        params = {"m": m, "ef_construct": ef_construct, "hnsw_efs": [16, 32, 64, 128, 256],
-                  "max_segment_size_kb": 10**8}
+        params = {"m": m, "ef_construct": ef_construct, "hnsw_efs": [32, 64, 128, 256],
+                  "max_segment_size_kb": 10**8, "bulk": True, "acorn": acorn}
         result = child("qdrant-edge", size, queries, params, recall_queries=244)
         print(json.dumps(result), flush=True)
         results.append(result)
     return results
+
+
+def tune_markdown(results: list[dict]) -> str:
+    lines = [("| m | ef_construct | ACORN | build s | hnsw_ef | recall@10 dense | recall@10 with ACL | "
+              "ACL p50 / p95 ms | no-filter p95 ms |"), "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        p = r["params"]
+        for ef, v in r["by_ef"].items():
+            lines.append(f"| {p['m']} | {p['ef_construct']} | {'on' if p.get('acorn') else 'off'} | "
+                         f"{r['optimize_s']:.0f} | {ef} | {v['recall']['dense']:.3f} | {v['recall']['dense_acl']:.3f} | "
+                         f"{v['acl_p50_ms']:.1f} / {v['acl_p95_ms']:.1f} | {v['p95_ms']:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def machine() -> str:
@@ -277,7 +296,9 @@ def main() -> None:
         return
     if args.tune:
         size = args.tune_size or len(corpus.cached_vectors())
-        tune(size, args.queries)
+        print(f"tuning on {size} real vectors", flush=True)
+        results = tune(size, args.queries)
+        print(tune_markdown(results))
         return
     print(machine(), flush=True)
     results = []
