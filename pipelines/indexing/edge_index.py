@@ -123,7 +123,7 @@ class QdrantEdgeIndex:
     Defaults, from ``bench/index_scale.py`` on real USE embeddings (question -> passage
     similarities are low and close together, which is hard for HNSW): m=16/ef=128 gave
     recall@10 0.73; ``m=32, ef_construct=200, hnsw_ef=1024`` gave 0.98 at 32k points.
-    Below ``indexing_threshold_kb`` of vectors (200 MB: ~100k 512-d chunks) a segment
+    Below ``indexing_threshold_kb`` of vectors (250 MB: ~120k 512-d chunks) a segment
     is not HNSW-indexed at all and is scanned exactly (recall 1, ~30 ms at 100k, and no
     build pause); bigger segments get an HNSW graph, at most ``max_segment_size_kb``
     each. ``acorn``: filtered HNSW search with ACORN (without it, recall under an ACL
@@ -148,8 +148,8 @@ class QdrantEdgeIndex:
         min_prefetch: int = 50,
         upsert_batch: int = 512,
         full_scan_threshold_kb: int = 10_000,
-        indexing_threshold_kb: int = 200_000,
-        max_segment_size_kb: int | None = 200_000,
+        indexing_threshold_kb: int = 250_000,
+        max_segment_size_kb: int | None = 250_000,
         optimize_on_write: bool = True,
         _cleanup: tempfile.TemporaryDirectory | None = None,
     ) -> None:
@@ -168,8 +168,11 @@ class QdrantEdgeIndex:
         for folder in ("shards", "trash"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._lock_file = self._take_folder_lock()
-        shutil.rmtree(self.root / "trash", ignore_errors=True)  # deletions interrupted by a crash
+        # Leftovers of a crash: shards being created or deleted, alias files being written.
+        shutil.rmtree(self.root / "trash", ignore_errors=True)
         (self.root / "trash").mkdir(exist_ok=True)
+        for partial in self.root.glob(f".{_ALIASES}.*"):
+            partial.unlink(missing_ok=True)
         self._aliases = self._read_aliases()
 
     @classmethod

@@ -88,6 +88,7 @@ def test_aliases_are_one_atomic_file_and_survive_interrupted_writes(tmp_path: Pa
         assert reopened.resolve_alias(ALIAS) is None  # its shard is gone: no dangling alias
         assert reopened.physical_collections() == [PHYSICAL]
         assert list((tmp_path / "trash").iterdir()) == []
+        assert not (tmp_path / ".aliases.json.deadbeef").exists()
     finally:
         reopened.close()
 
