@@ -101,6 +101,14 @@ def edge_filter(flt: IndexFilter, *, only_ready: bool = True) -> qe.Filter:
     return qe.Filter(must=must)
 
 
+def _by_score_then_id(hits: Sequence[Any]) -> list[Any]:
+    return sorted(hits, key=lambda p: (-float(p.score), str(p.id)))
+
+
+def _scored(p: Any) -> ScoredChunk:
+    return ScoredChunk(id=str(p.id), score=float(p.score), payload=p.payload or {})
+
+
 def _dense_list(vector: Any) -> list[float]:
     return np.asarray(vector, dtype=np.float32).ravel().tolist()
 
@@ -130,7 +138,8 @@ class QdrantEdgeIndex:
     filter that lets ~11% through fell to 0.65-0.80); filters matching fewer than
     ``full_scan_threshold_kb`` of vectors are answered by an exact scan of those points.
     ``prefetch_factor`` / ``min_prefetch``: depth of each branch of a hybrid query, as
-    in ``QdrantIndex``.
+    in ``QdrantIndex``; ``tie_margin``: extra candidates per branch so ties at its cut
+    are ordered by point id (see ``search``).
 
     Invariant: while an instance is open, no other process can open the folder (the
     ``.lock`` is held), and every alias in ``aliases.json`` names an existing shard.
@@ -146,6 +155,7 @@ class QdrantEdgeIndex:
         acorn: bool = True,
         prefetch_factor: int = 4,
         min_prefetch: int = 50,
+        tie_margin: int = 50,
         upsert_batch: int = 512,
         full_scan_threshold_kb: int = 10_000,
         indexing_threshold_kb: int = 250_000,
@@ -156,6 +166,7 @@ class QdrantEdgeIndex:
         self.root = Path(path)
         self.m, self.ef_construct, self.hnsw_ef, self.acorn = m, ef_construct, hnsw_ef, acorn
         self.prefetch_factor, self.min_prefetch = prefetch_factor, min_prefetch
+        self.tie_margin = tie_margin
         self.upsert_batch = upsert_batch
         self.full_scan_threshold_kb = full_scan_threshold_kb
         self.indexing_threshold_kb = indexing_threshold_kb
@@ -419,31 +430,43 @@ class QdrantEdgeIndex:
         flt: IndexFilter,
         limit: int,
     ) -> list[ScoredChunk]:
-        """One ``query``: RRF fusion (k=2) of a dense and a sparse prefetch when
-        ``sparse`` has terms, else a plain dense query. The filter (ready, ACL,
-        documents, tags) is part of each branch, so hidden points never take a place
-        in a branch's candidates."""
+        """RRF fusion (k=2) of a dense and a sparse branch when ``sparse`` has terms, else
+        a plain dense query. The filter (ready, ACL, documents, tags) is part of each
+        branch, so hidden points never take a place in a branch's candidates.
+
+        Deterministic: equal scores are ordered by point id, in each branch and after
+        fusion (the engine orders ties by its internal offsets, which a re-index
+        changes), and each branch fetches ``tie_margin`` extra candidates so that ties at
+        a branch's cut are settled by id too. So a rebuilt collection answers exactly as
+        the one it replaces (re-index with an unchanged embedder)."""
         query_filter = edge_filter(flt)
         params = qe.SearchParams(
             hnsw_ef=self.hnsw_ef, acorn=qe.AcornSearchParams(enable=True) if self.acorn else None
         )
         dense_query = qe.Query.Nearest(_dense_list(dense), using=DENSE)
-        if sparse is not None and sparse.indices:
-            depth = max(limit * self.prefetch_factor, self.min_prefetch)
-            request = qe.QueryRequest(
-                limit=limit,
-                prefetches=[
-                    qe.Prefetch(limit=depth, query=dense_query, filter=query_filter, params=params),
-                    qe.Prefetch(limit=depth, query=qe.Query.Nearest(_edge_sparse(sparse), using=SPARSE),
-                                filter=query_filter),
-                ],
-                query=qe.Fusion.Rrf(k=_RRF_K),
-                with_payload=True,
-            )
-        else:
-            request = qe.QueryRequest(
-                limit=limit, query=dense_query, filter=query_filter, params=params, with_payload=True
-            )
         with self._lock:
-            points = self._shard(name).query(request)
-        return [ScoredChunk(id=str(p.id), score=float(p.score), payload=p.payload or {}) for p in points]
+            shard = self._shard(name)
+            if sparse is None or not sparse.indices:
+                hits = shard.query(qe.QueryRequest(limit=limit + self.tie_margin, query=dense_query,
+                                                   filter=query_filter, params=params, with_payload=True))
+                return [_scored(p) for p in _by_score_then_id(hits)[:limit]]
+            depth = max(limit * self.prefetch_factor, self.min_prefetch)
+            branches = [
+                shard.query(qe.QueryRequest(limit=depth + self.tie_margin, query=query, filter=query_filter,
+                                            params=branch_params, with_payload=True))
+                for query, branch_params in (
+                    (dense_query, params),
+                    (qe.Query.Nearest(_edge_sparse(sparse), using=SPARSE), None),
+                )
+            ]
+        fused: dict[str, float] = {}
+        points: dict[str, Any] = {}
+        for hits in branches:
+            for rank, p in enumerate(_by_score_then_id(hits)[:depth]):
+                key = str(p.id)
+                fused[key] = fused.get(key, 0.0) + 1.0 / (rank + _RRF_K)  # Qdrant's RRF: 0-based rank
+                points[key] = p
+        order = sorted(fused, key=lambda key: (-fused[key], key))[:limit]
+        return [ScoredChunk(id=key, score=fused[key], payload=points[key].payload or {}) for key in order]
+
+

@@ -54,12 +54,14 @@ def _delete_document(api, asked):
 
 
 def _edit_cited_chunk(api, asked):
-    from qdrant_client import models as qm
+    import dataclasses
 
     cited = api.container.audit.get(asked["audit_id"]).details["cited_chunk_ids"][0]
+    index = api.container.index
     alias = api.container.documents.index_alias(api.container.registry.get_collection("acme", "docs"))
-    api.container.index.client.set_payload(alias, {"text": "The policy number is ZZ-0000. Nothing else."},
-                                           points=qm.PointIdsList(points=[cited]), wait=True)
+    (point,) = [p for p in index.scroll(alias) if p.id == cited]
+    edited = dataclasses.replace(point, payload={**point.payload, "text": "The policy number is ZZ-0000. Nothing else."})
+    index.upsert(index.resolve_alias(alias), [edited])  # same id: the chunk's text changes in place
 
 
 def _bump_generator_version(api, asked):

@@ -7,7 +7,7 @@ given data dir; a slowed fake embedder so that a kill lands in the middle of ing
 ``--real-parser`` keeps the container's own parser (the sandboxed worker processes with
 their limits) instead of the plain-text fake; ``--set`` overrides a setting;
 ``--crash-after point_alias:2`` SIGKILLs the process right after the second call to
-``QdrantIndex.point_alias`` returns (``update_collection_model`` works too): a kill -9 at
+``point_alias`` of the embedded index returns (``update_collection_model`` works too): a kill -9 at
 an exact point that an outside kill only hits by chance. ``--query-delay S`` makes the
 first embedder take S seconds per query (an ask that spans a re-index swap).
 """
@@ -121,8 +121,10 @@ class SlowEmbedderB(SlowEmbedder):
 
 
 _CRASH_TARGETS = {
-    "point_alias": ("pipelines.indexing.qdrant_index", "QdrantIndex"),
-    "update_collection_model": ("pipelines.registry", "Registry"),
+    # Every embedded index backend (one counter across them: only the configured one runs).
+    "point_alias": (("pipelines.indexing.qdrant_index", "QdrantIndex"),
+                    ("pipelines.indexing.edge_index", "QdrantEdgeIndex")),
+    "update_collection_model": (("pipelines.registry", "Registry"),),
 }
 
 
@@ -131,20 +133,22 @@ def _crash_after(spec: str) -> None:
     import importlib
 
     method, _, nth = spec.partition(":")
-    module, cls_name = _CRASH_TARGETS[method]
-    cls = getattr(importlib.import_module(module), cls_name)
-    original = getattr(cls, method)
     calls = {"n": 0}
 
-    @functools.wraps(original)
-    def wrapper(*args, **kwargs):
-        result = original(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == int(nth or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return result
+    def wrap(original):
+        @functools.wraps(original)
+        def wrapper(*args, **kwargs):
+            result = original(*args, **kwargs)
+            calls["n"] += 1
+            if calls["n"] == int(nth or 1):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
 
-    setattr(cls, method, wrapper)
+        return wrapper
+
+    for module, cls_name in _CRASH_TARGETS[method]:
+        cls = getattr(importlib.import_module(module), cls_name)
+        setattr(cls, method, wrap(getattr(cls, method)))
 
 
 def main(argv: list[str]) -> None:
