@@ -7,6 +7,7 @@ request bodies, so no PII reaches it).
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from typing import Any
@@ -152,6 +153,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         return unexpected_error_response(request, exc)
+
+
+def loads_request_json(raw: str | bytes, *, loc: list[str], message: str) -> Any:
+    """``json.loads`` for JSON carried inside a request field: whatever makes it
+    undecodable (a syntax error, nesting past the recursion limit, invalid UTF-8, an
+    integer over 4,300 digits) is an ``InvalidRequest`` (422), never a 500. The reason
+    never quotes the input."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        reason = f"{exc.msg} at {exc.pos}"
+    except (ValueError, RecursionError) as exc:
+        reason = undecodable_json_reason(exc)
+    raise errors.InvalidRequest(f"{message}: {reason}", errors=[{"loc": loc, "msg": reason}])
 
 
 def undecodable_json_reason(exc: BaseException) -> str:

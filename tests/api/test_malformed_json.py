@@ -64,6 +64,10 @@ def test_undecodable_json_is_a_422_on_every_json_route(seeded, route, body_name)
      {"schema": '{"a":' * 100_000}, "schema"),
     ("upload: metadata field", "/v1/collections/docs/documents", {"file": ("b.txt", b"text")},
      {"metadata": "[" * 100_000}, "metadata"),
+    ("upload: metadata field, 5000-digit integer", "/v1/collections/docs/documents", {"file": ("c.txt", b"text")},
+     {"metadata": '{"tags": {"a": ' + "1" * 5000 + "}}"}, "metadata"),
+    ("extract: schema field, 5000-digit integer", "/v1/extract", {"file": ("a.txt", b"text")},
+     {"schema": '{"maxLength": ' + "1" * 5000 + "}"}, "schema"),
 ])
 def test_undecodable_json_in_a_multipart_field_is_a_422(seeded, route, path, files, data, loc):
     client, _ = seeded

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from typing import Annotated, Any
@@ -13,7 +12,12 @@ from pipelines.errors import Conflict, InvalidRequest, LimitExceeded
 from pipelines.registry import DocumentRow
 from services.api.access import collection_for, document_for
 from services.api.deps import ContainerDep, Reader, Writer
-from services.api.problems import PROBLEM_MEDIA_TYPE, domain_problem, problem_dict
+from services.api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    domain_problem,
+    loads_request_json,
+    problem_dict,
+)
 from services.api.ratelimit import admit_jobs
 from services.api.routers import MULTIPART_PROBLEM_RESPONSES, PROBLEM_RESPONSES
 from services.api.schemas import (
@@ -89,15 +93,13 @@ def upload_documents(
 ):
     """Upload files; each becomes a document indexed by a background job."""
     collection = collection_for(container, principal, name)
+    expected = "metadata must be a JSON object {acl_groups?, tags?, password?}"
     try:
-        meta = UploadMetadata.model_validate(json.loads(metadata)) if metadata else UploadMetadata()
-    except (json.JSONDecodeError, ValidationError, RecursionError) as exc:
-        # RecursionError: json.loads on deeply nested arrays (10^5 "[") is not a JSONDecodeError.
-        errors = exc.errors() if isinstance(exc, ValidationError) else [
-            {"msg": getattr(exc, "msg", "nested too deeply")}]
-        raise InvalidRequest("metadata must be a JSON object {acl_groups?, tags?, password?}",
-                             errors=[{"loc": ["body", "metadata", *map(str, e.get("loc", ()))],
-                                      "msg": e.get("msg", "")} for e in errors]) from None
+        meta = UploadMetadata.model_validate(
+            loads_request_json(metadata, loc=["body", "metadata"], message=expected)) if metadata else UploadMetadata()
+    except ValidationError as exc:
+        raise InvalidRequest(expected, errors=[{"loc": ["body", "metadata", *map(str, e.get("loc", ()))],
+                                                "msg": e.get("msg", "")} for e in exc.errors()]) from None
     if len(file) > container.settings.max_files_per_request:
         raise LimitExceeded(f"at most {container.settings.max_files_per_request} files per request")
     limit = container.settings.max_upload_mb * 1024 * 1024

@@ -11,7 +11,7 @@ from pipelines.audit import text_hash
 from pipelines.errors import InvalidRequest, LimitExceeded
 from services.api.access import collection_for, document_for
 from services.api.deps import ContainerDep, Principal, get_principal
-from services.api.problems import ProblemException, undecodable_json_reason
+from services.api.problems import ProblemException, loads_request_json, undecodable_json_reason
 from services.api.ratelimit import admit_jobs
 from services.api.routers import MULTIPART_PROBLEM_RESPONSES, PROBLEM_RESPONSES
 from services.api.routers.documents import safe_filename
@@ -75,17 +75,7 @@ def _parse_schema_text(raw: Any) -> dict:
     if not isinstance(raw, str) or len(raw.encode()) > MAX_SCHEMA_BYTES:
         raise InvalidRequest("schema must be a JSON Schema object (at most 256 KB)",
                              errors=[{"loc": ["body", "schema"], "msg": "missing, too large or not text"}])
-    try:
-        schema = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"schema is not valid JSON: {exc.msg} at {exc.pos}",
-                             errors=[{"loc": ["body", "schema"], "msg": exc.msg}]) from None
-    except (ValueError, RecursionError) as exc:
-        # Not a syntax error, yet undecodable: RecursionError for 10^5 "[" (json's C scanner
-        # gives up past the recursion limit), ValueError for integers over 4300 digits.
-        reason = undecodable_json_reason(exc)
-        raise InvalidRequest(f"schema is not valid JSON: {reason}",
-                             errors=[{"loc": ["body", "schema"], "msg": reason}]) from None
+    schema = loads_request_json(raw, loc=["body", "schema"], message="schema is not valid JSON")
     if not isinstance(schema, dict):
         raise InvalidRequest("schema must be a JSON object", errors=[{"loc": ["body", "schema"], "msg": "not an object"}])
     return schema
