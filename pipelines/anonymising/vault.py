@@ -29,7 +29,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -457,32 +457,38 @@ class VaultScope:
                     token = tokens[0]
             return token
 
-    def reveal(self, text: str, *, documents: Collection[str] | None = None) -> str:
+    def reveal(self, text: str, *, readable: Callable[[str], bool] | None = None) -> str:
         """``text`` with this collection's tokens replaced by the original values;
         unknown tokens stay as they are.
 
-        ``documents`` restricts the reveal to values seen in those documents or in a
-        document-less request (``/v1/anonymise`` with this collection): a caller who may
-        not read a document cannot learn the names behind its pseudonyms. ``None`` means
-        no restriction (a caller who may read every document).
+        ``readable(document_id)`` restricts the reveal to values seen in a document it
+        accepts or in a document-less request (``/v1/anonymise`` with this collection): a
+        caller who may not read a document cannot learn the names behind its pseudonyms.
+        Only the documents of the tokens present in ``text`` are asked about. ``None``
+        means no restriction (a caller who may read every document).
         """
         tokens = {m.group(0) for m in TOKEN_RE.finditer(text)}
         if not tokens:
             return text
         v = self.vault
-        query = sa.select(v.entries.c.token, v.entries.c.entity_type, v.entries.c.value_ct).where(
-            self._where(v.entries) & v.entries.c.token.in_(sorted(tokens))
-        )
-        if documents is not None:
-            allowed = sa.select(v.refs.c.entry_id).where(
-                v.refs.c.document_id.in_(sorted({*documents, NO_DOCUMENT}))
-            )
-            query = query.where(v.entries.c.id.in_(allowed))
+        query = sa.select(v.entries.c.token, v.entries.c.entity_type, v.entries.c.value_ct, v.refs.c.document_id).join(
+            v.refs, v.refs.c.entry_id == v.entries.c.id
+        ).where(self._where(v.entries) & v.entries.c.token.in_(sorted(tokens)))
         with v._lock, v.engine.connect() as conn:
-            rows = conn.execute(query.distinct()).all()
+            found = conn.execute(query).all()
+        verdicts: dict[str, bool] = {}  # document id -> readable, asked once each
+
+        def may_reveal(document_id: str) -> bool:
+            if readable is None or document_id == NO_DOCUMENT:
+                return True
+            if document_id not in verdicts:
+                verdicts[document_id] = readable(document_id)
+            return verdicts[document_id]
+
+        kept = {r.token: r for r in found if may_reveal(r.document_id)}
         values = {
             r.token: v._keys.open(r.value_ct, _entry_aad(self.tenant, self.collection, r.entity_type, r.token))
-            for r in rows
+            for r in kept.values()
         }
         return TOKEN_RE.sub(lambda m: values.get(m.group(0), m.group(0)), text)
 

@@ -126,12 +126,13 @@ def deanonymise(body: DeanonymiseRequest, request: Request,
                                collection=body.collection, outcome="forbidden")
         raise ProblemException(403, "de-anonymisation needs the 'admin' role")
     collection = collection_for(container, principal, body.collection)
-    readable = None
-    if "*" not in principal.groups:
-        # Only names from documents this key may read (or from its own requests).
-        readable = [d.id for d in container.registry.list_documents(
-            principal.tenant, collection.name, limit=1_000_000, groups=principal.groups).items]
-    text = container.vault_scope(collection).reveal(body.text, documents=readable)
+    def caller_may_read(document_id: str) -> bool:
+        doc = container.registry.document_by_id(document_id)
+        return doc is not None and doc.readable_by(principal.groups)
+
+    # Only names from documents this key may read (or from its own requests).
+    text = container.vault_scope(collection).reveal(
+        body.text, readable=None if "*" in principal.groups else caller_may_read)
     from pipelines.audit import text_hash
 
     container.audit.record("deanonymise", tenant=principal.tenant, key_id=principal.key_id,
