@@ -451,22 +451,25 @@ class QdrantEdgeIndex:
                                                    filter=query_filter, params=params, with_payload=True))
                 return [_scored(p) for p in _by_score_then_id(hits)[:limit]]
             depth = max(limit * self.prefetch_factor, self.min_prefetch)
+            # Branches without payloads (ids and scores only); payloads for the final few.
             branches = [
                 shard.query(qe.QueryRequest(limit=depth + self.tie_margin, query=query, filter=query_filter,
-                                            params=branch_params, with_payload=True))
+                                            params=branch_params, with_payload=False))
                 for query, branch_params in (
                     (dense_query, params),
                     (qe.Query.Nearest(_edge_sparse(sparse), using=SPARSE), None),
                 )
             ]
-        fused: dict[str, float] = {}
-        points: dict[str, Any] = {}
-        for hits in branches:
-            for rank, p in enumerate(_by_score_then_id(hits)[:depth]):
-                key = str(p.id)
-                fused[key] = fused.get(key, 0.0) + 1.0 / (rank + _RRF_K)  # Qdrant's RRF: 0-based rank
-                points[key] = p
-        order = sorted(fused, key=lambda key: (-fused[key], key))[:limit]
-        return [ScoredChunk(id=key, score=fused[key], payload=points[key].payload or {}) for key in order]
+            fused: dict[str, float] = {}
+            ids: dict[str, Any] = {}
+            for hits in branches:
+                for rank, p in enumerate(_by_score_then_id(hits)[:depth]):
+                    key = str(p.id)
+                    fused[key] = fused.get(key, 0.0) + 1.0 / (rank + _RRF_K)  # Qdrant's RRF: 0-based rank
+                    ids[key] = p.id
+            order = sorted(fused, key=lambda key: (-fused[key], key))[:limit]
+            records = {str(r.id): r for r in shard.retrieve([ids[key] for key in order], True, False)}
+        return [ScoredChunk(id=key, score=fused[key], payload=records[key].payload or {})
+                for key in order if key in records]
 
 
