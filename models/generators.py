@@ -114,7 +114,7 @@ class ExtractiveGenerator:
                 break
             if c.score < self.companion_ratio * best.score:
                 break
-            if _key(c.text) in seen:
+            if _repeats(_key(c.text), seen):
                 continue
             chosen.append(c)
             seen.add(_key(c.text))
@@ -154,6 +154,12 @@ def _with_score(c: SentenceCandidate, score: float) -> SentenceCandidate:
 
 def _key(text: str) -> str:
     return " ".join(lexical.fold(text).split())
+
+
+def _repeats(key: str, chosen: set[str]) -> bool:
+    """Whether a sentence says nothing the chosen ones do not: the same text, or a piece of
+    one of them (overlapping chunks and line-broken PDF text yield sentence fragments)."""
+    return any(key == k or f" {key} " in f" {k} " for k in chosen)
 
 
 def _is_readable(text: str) -> bool:

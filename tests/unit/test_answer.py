@@ -309,3 +309,22 @@ def test_an_instruction_planted_in_a_document_cannot_support_an_answer(setup):
                              index_name="c", flt=IndexFilter())
     assert "500" not in answer.answer
     assert all("Ignore" not in c.quote for c in answer.citations)
+
+
+def test_extractive_answer_skips_fragments_of_a_chosen_sentence():
+    # Line-broken PDF text and overlapping chunks yield pieces of a sentence as
+    # "sentences" of their own: they repeat the chosen one and must not pad the answer.
+    embedder = BagOfWordsEmbedder()
+    index = FakeIndex(embedder)
+    page = Page(1, "The policyholder must notify the insurer of any claim within thirty days.\n"
+                   "policyholder must notify the insurer of any claim within thirty days.\n"
+                   "of any claim within thirty days.\n"
+                   "The premium is payable in advance each year.")
+    index.add("policy", page, _chunks(page))
+    answerer = Answerer(embedder, None, index, ExtractiveGenerator(embedder), abstain_threshold=0.0)
+    answer = answerer.answer("Within how many days must the policyholder notify the insurer of a claim?",
+                             index_name="c", flt=IndexFilter())
+    texts = [s.text for s in answer.sentences]
+    assert texts[0] == "The policyholder must notify the insurer of any claim within thirty days."
+    assert not any(t != texts[0] and t.lower() in texts[0].lower() for t in texts[1:])
+    assert all(page.text[c.start : c.end] == c.quote for c in answer.citations)
