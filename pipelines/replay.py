@@ -12,13 +12,13 @@ mismatch comes with its likely cause.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pipelines.audit import text_hash
 from pipelines.types import IndexFilter, ScoredChunk, SparseVector
 
 REPLAY_FIELDS = ("chunk_ids", "chunk_versions", "chunk_document_ids", "generator", "embedder",
@@ -27,7 +27,7 @@ REPLAY_FIELDS = ("chunk_ids", "chunk_versions", "chunk_document_ids", "generator
 
 def chunk_version(text: str) -> str:
     """Version of a chunk as the answer saw it: a hash of its stored (pseudonymised) text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return text_hash(text)[:16]
 
 
 def chunk_provenance(retrieved: Sequence[Any]) -> dict[str, list[str]]:

@@ -345,23 +345,29 @@ def backup(
     spool into DEST with a manifest (sizes, sha256, versions). The API must be stopped."""
     from services.api.settings import Settings
     from services.backup import create_backup
-    from services.maintenance import MaintenanceError
 
-    settings = Settings()
-    try:
-        with _byte_progress() as progress:
-            task = progress.add_task("backup", total=None)
-            result = create_backup(settings, dest, include_keys=include_keys,
-                                   progress=lambda what, done, total: progress.update(
-                                       task, description=f"backup {what}", completed=done, total=total))
-    except MaintenanceError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    result = _with_byte_progress("backup", lambda progress: create_backup(
+        Settings(), dest, include_keys=include_keys, progress=progress))
     for warning in result.warnings:
         err.print(f"[yellow]{warning}[/yellow]")
     files = result.manifest["files"]
     console.print(f"backup written to {result.path}: {len(files)} files, "
                   f"{sum(f['size'] for f in files.values())} bytes, parts {result.manifest['parts']}")
+
+
+def _with_byte_progress(label: str, run):
+    """``run(progress)`` under a rich progress bar fed by ``progress(what, done, total)``;
+    a ``MaintenanceError`` (API running, damaged backup...) is printed and exits 1."""
+    from services.maintenance import MaintenanceError
+
+    try:
+        with _byte_progress() as bar:
+            task = bar.add_task(label, total=None)
+            return run(lambda what, done, total: bar.update(
+                task, description=f"{label} {what}", completed=done, total=total))
+    except MaintenanceError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -373,18 +379,9 @@ def restore(
     backup is refused) and that the keys in use open it. The API must be stopped."""
     from services.api.settings import Settings
     from services.backup import restore_backup
-    from services.maintenance import MaintenanceError
 
-    settings = Settings()
-    try:
-        with _byte_progress() as progress:
-            task = progress.add_task("restore", total=None)
-            result = restore_backup(settings, src, force=force,
-                                    progress=lambda what, done, total: progress.update(
-                                        task, description=f"restore {what}", completed=done, total=total))
-    except MaintenanceError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    result = _with_byte_progress("restore", lambda progress: restore_backup(
+        Settings(), src, force=force, progress=progress))
     for path in result.moved_aside:
         console.print(f"moved aside: {path}")
     console.print(f"restored {len(result.manifest['files'])} files from {src} "
