@@ -28,10 +28,12 @@ class DocumentParser:
     """``pipelines.ports.Parser`` for every supported format (runs in-process: wrap it in
     ``SandboxedParser`` for untrusted input)."""
 
-    def __init__(self, *, ocr_languages: str = "fra+eng", max_pages: int = 5000, ocr_max_pages: int = 200):
+    def __init__(self, *, ocr_languages: str = "fra+eng", max_pages: int = 5000, ocr_max_pages: int = 200,
+                 ocr_workers: int = 1):
         self.max_pages = max_pages
         self.ocr_languages = ocr_languages
-        self.pdf = PyMuPDFParser(max_pages=max_pages, ocr_languages=ocr_languages, ocr_max_pages=ocr_max_pages)
+        self.pdf = PyMuPDFParser(max_pages=max_pages, ocr_languages=ocr_languages, ocr_max_pages=ocr_max_pages,
+                                 ocr_workers=ocr_workers)
         self._with_attachments = True
 
     def parse(self, data: bytes, *, filename: str = "", password: str | None = None) -> ParsedDocument:

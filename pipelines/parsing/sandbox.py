@@ -109,10 +109,14 @@ class SandboxedParser:
     """``pipelines.ports.Parser`` running ``DocumentParser`` in worker processes."""
 
     def __init__(self, *, timeout_s: float = 300.0, memory_mb: int = 3072, max_pages: int = 5000,
-                 ocr_max_pages: int = 200, ocr_languages: str = "fra+eng", workers: int = 1, prestart: bool = False):
+                 ocr_max_pages: int = 200, ocr_languages: str = "fra+eng", workers: int = 1, prestart: bool = False,
+                 ocr_workers: int = 1):
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
-        self._parser_kwargs = {"max_pages": max_pages, "ocr_max_pages": ocr_max_pages, "ocr_languages": ocr_languages}
+        # ``ocr_workers`` > 1: OCR helper processes in the worker's process group (killed with
+        # it on a timeout), each under the same memory cap as the worker.
+        self._parser_kwargs = {"max_pages": max_pages, "ocr_max_pages": ocr_max_pages, "ocr_languages": ocr_languages,
+                               "ocr_workers": ocr_workers}
         self._ctx = mp.get_context("spawn")
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._lock = threading.Lock()

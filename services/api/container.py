@@ -368,6 +368,7 @@ def _build_parser(settings: Settings) -> Parser:
         memory_mb=settings.parse_memory_mb,
         max_pages=settings.max_pages,
         ocr_max_pages=settings.ocr_max_pages,
+        ocr_workers=settings.ocr_workers,
         workers=settings.parse_workers,
         prestart=True,  # the first upload should not pay the workers' imports
     )

@@ -8,6 +8,7 @@ Every variable is ``DOCINTEL_<FIELD>`` (case-insensitive); ``QDRANT_URL`` and
 from __future__ import annotations
 
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -98,6 +99,9 @@ class Settings(BaseSettings):
                                  "worker, MB; at least 2048: the Office libraries do not import in less")
     parse_workers: int = Field(1, ge=1)
     ocr_max_pages: int = Field(200, ge=0)
+    ocr_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1)
+    """Pages of one PDF OCR'd at once, each in a helper process of the parser worker (same
+    memory cap each, ~250 MB resident); 1 OCRs in the worker itself."""
     ingest_workers: int = Field(1, ge=1)
     max_queued_jobs: int = Field(1000, ge=1)
     """Jobs queued or running in this process, all tenants together; beyond: 503."""
