@@ -71,14 +71,14 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-def run(pages: int, embedder_name: str, anonymise: bool, repeats: int) -> dict:
+def run(pages: int, embedder_name: str, anonymise: bool, repeats: int, *, pii_workers: int = 0,
+        backend: str = "qdrant-edge") -> dict:
     import fitz
-    from qdrant_client import models as qm
 
     from models.registry import build_embedder
     from models.sparse import LexicalSparseEncoder
     from pipelines.chunking import chunker_for
-    from pipelines.indexing.qdrant_index import QdrantIndex, physical_collection_name
+    from pipelines.indexing.qdrant_index import physical_collection_name
     from pipelines.ingest import IngestPipeline, IngestTarget, identity_preparer
     from pipelines.parsing import SandboxedParser
     from pipelines.types import Page
@@ -92,21 +92,21 @@ def run(pages: int, embedder_name: str, anonymise: bool, repeats: int) -> dict:
     parser.parse(make_pdf(1), filename="warm.pdf")  # start the worker pool
 
     prepare = identity_preparer
+    pool = None
     if anonymise:
-        from collections import Counter
-
         from models.pii import build_nlp_engine
-        from pipelines.anonymising import Anonymiser, InMemoryTokenStore, PiiDetector, anonymise_page
-        from pipelines.ingest import PreparedPage
+        from pipelines.anonymising import Anonymiser, InMemoryTokenStore, PiiDetector
+        from pipelines.anonymising.pool import DetectorPool, PseudonymisingPreparer
 
         nlp_engine = build_nlp_engine()
         anonymiser = Anonymiser(PiiDetector(nlp_engine))
-        store = InMemoryTokenStore()
-
-        def prepare(page, document_id):
-            new_page, result = anonymise_page(page, anonymiser, document_id=document_id, store=store)
-            return PreparedPage(new_page, result.offsets, dict(Counter(e.type for e in result.entities)))
-
+        if pii_workers:
+            # The service's wiring: the default detector in worker processes, replacement
+            # (the token store) in the ingesting thread.
+            pool = DetectorPool(pii_workers)
+            for future in [pool.submit(FR[0] + " " + EN[0]) for _ in range(pii_workers)]:
+                future.result()  # the workers' model loads are not ingestion
+        prepare = PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False, pool=pool)
         prepare(Page(1, FR[0] + " " + EN[0]), "warm")  # loads the spaCy pipelines
 
     results = []
@@ -134,7 +134,7 @@ def run(pages: int, embedder_name: str, anonymise: bool, repeats: int) -> dict:
 
                 _, floors["anonymise"] = timed(raw_ner)
 
-            index = QdrantIndex.from_location(path=str(Path(tmp) / "pipeline"))
+            index = open_index(backend, Path(tmp) / "pipeline")
             physical = physical_collection_name("bench", f"c{repeat}", embedder.name, embedder.version, 1)
             index.create_physical(physical, embedder.dimension)
             pipeline = IngestPipeline(parser=parser, index=index, sparse=sparse)
@@ -152,20 +152,8 @@ def run(pages: int, embedder_name: str, anonymise: bool, repeats: int) -> dict:
             _, t_embed_floor = timed(raw_encode, chunk_texts)
             vectors = embedder.embed_documents(chunk_texts)
 
-            # The floor is qdrant-client's own upsert into a collection configured exactly
-            # like the pipeline's (same storage tuning), with the same dense vectors.
-            raw_index = QdrantIndex.from_location(path=str(Path(tmp) / "raw"))
-            raw_index.create_physical("raw", embedder.dimension)
-            raw = raw_index.client
-            points = [qm.PointStruct(id=i, vector={"dense": v.tolist()}, payload={"text": t})
-                      for i, (v, t) in enumerate(zip(vectors, chunk_texts))]
-
-            def raw_upsert():
-                for i in range(0, len(points), 256):
-                    raw.upsert("raw", points[i:i + 256], wait=True)
-
-            _, t_upsert_floor = timed(raw_upsert)
-            raw_index.close()
+            _, t_upsert_floor = timed(raw_upsert, backend, Path(tmp) / "raw", embedder.dimension,
+                                      vectors, chunk_texts)
             results.append({
                 "pipeline_s": t_pipeline,
                 "stages_ms": result.timings_ms,
@@ -174,7 +162,50 @@ def run(pages: int, embedder_name: str, anonymise: bool, repeats: int) -> dict:
                 "pages": len(result.pages),
             })
     parser.close()
-    return {"runs": results, "embedder": f"{embedder.name} {embedder.version}", "anonymise": anonymise}
+    if pool is not None:
+        pool.close()
+    return {"runs": results, "embedder": f"{embedder.name} {embedder.version}", "anonymise": anonymise,
+            "pii_workers": pii_workers, "backend": backend}
+
+
+def open_index(backend: str, folder: Path):
+    if backend == "qdrant-edge":
+        from pipelines.indexing.edge_index import QdrantEdgeIndex
+
+        return QdrantEdgeIndex(folder)
+    from pipelines.indexing.qdrant_index import QdrantIndex
+
+    return QdrantIndex.from_location(path=str(folder))
+
+
+def raw_upsert(backend: str, folder: Path, dimension: int, vectors, texts) -> None:
+    """The upsert floor: the backend's own client writing the same dense vectors with a
+    text-only payload, 256 points per call (no sparse part, no ready flag, no ACL fields)."""
+    if backend == "qdrant-edge":
+        import qdrant_edge as qe
+
+        from pipelines.indexing.edge_index import QdrantEdgeIndex
+
+        index = QdrantEdgeIndex(folder)
+        index.create_physical("raw", dimension)
+        shard = index._shard("raw")  # the engine's shard itself, under the port
+        points = [qe.Point(i, {"dense": v.tolist()}, {"text": t}) for i, (v, t) in enumerate(zip(vectors, texts))]
+        for i in range(0, len(points), 256):
+            shard.update(qe.UpdateOperation.upsert_points(points[i:i + 256]))
+        shard.optimize()  # the port optimises after each write; once here
+        index.close()
+        return
+    from qdrant_client import models as qm
+
+    from pipelines.indexing.qdrant_index import QdrantIndex
+
+    index = QdrantIndex.from_location(path=str(folder))
+    index.create_physical("raw", dimension)
+    points = [qm.PointStruct(id=i, vector={"dense": v.tolist()}, payload={"text": t})
+              for i, (v, t) in enumerate(zip(vectors, texts))]
+    for i in range(0, len(points), 256):
+        index.client.upsert("raw", points[i:i + 256], wait=True)
+    index.close()
 
 
 def summarise(report: dict) -> dict:
@@ -193,7 +224,8 @@ def markdown(summary: dict, report: dict, command: str) -> str:
     lines = [
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"embedder {report['embedder']}; pseudonymisation {'on' if report['anonymise'] else 'off'}; "
+        f"embedder {report['embedder']}; index {report['backend']}; "
+        f"pseudonymisation {'on, PII workers ' + str(report['pii_workers']) if report['anonymise'] else 'off'}; "
         f"medians of {len(report['runs'])} runs, one process.",
         "",
         f"{s['pages']} pages, {s['chunks']} chunks. Pipeline: **{s['pages'] / s['pipeline_s']:.1f} pages/s**, "
@@ -204,7 +236,7 @@ def markdown(summary: dict, report: dict, command: str) -> str:
     ]
     floor_of = {"parse": "PyMuPDF get_text alone", "embed": "embedder raw encode of the same chunks",
                 "anonymise": "the detector's spaCy NER pipeline alone on the same pages (language per page)",
-                "upsert": "qdrant-client upsert of the same vectors (same client settings), no sparse part"}
+                "upsert": "the backend's own client writing the same dense vectors, no sparse part"}
     for stage, seconds in s["stages_s"].items():
         floor = s["floors_s"].get(stage)
         lines.append(f"| {stage} | {seconds:.3f} | {'' if floor is None else f'{floor:.3f}'} | "
@@ -224,15 +256,20 @@ def main() -> None:
     parser.add_argument("--embedder", default="use-multilingual-v3")
     parser.add_argument("--anonymise", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pii-workers", type=int, default=0,
+                        help="PII detection processes (DOCINTEL_PII_WORKERS); 0 = in the ingesting thread")
+    parser.add_argument("--index", choices=("qdrant-edge", "qdrant-local"), default="qdrant-edge")
     parser.add_argument("--write", type=Path, help="replace this run's section in a BENCHMARKS.md")
     args = parser.parse_args()
-    report = run(args.pages, args.embedder, args.anonymise, args.repeats)
+    report = run(args.pages, args.embedder, args.anonymise, args.repeats, pii_workers=args.pii_workers,
+                 backend=args.index)
     summary = summarise(report)
     command = "python bench/ingest.py " + " ".join(sys.argv[1:])
     text = markdown(summary, report, command)
     print(text)
     if args.write:
-        heading = f"### Ingestion, {args.embedder}, pseudonymisation {'on' if args.anonymise else 'off'}"
+        mode = f"on, {args.pii_workers} PII workers" if args.anonymise else "off"
+        heading = f"### Ingestion, {args.embedder}, {args.index}, pseudonymisation {mode}"
         write_section(args.write, heading, text)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from pipelines.errors import EmptyDocument, JobCancelled
@@ -73,6 +73,16 @@ PagePreparer = Callable[[Page, str], PreparedPage]
 
 def identity_preparer(page: Page, _document_id: str) -> PreparedPage:
     return PreparedPage(page, OffsetMap.identity())
+
+
+def prepared_stream(prepare: PagePreparer, pages: Sequence[Page], document_id: str) -> Iterator[PreparedPage]:
+    """``prepare`` applied to each page, in order. A preparer with a ``stream(pages,
+    document_id)`` method (e.g. one that detects PII in other processes, ahead of the
+    consumer) provides the iterator itself; it must yield the same pages."""
+    stream = getattr(prepare, "stream", None)
+    if stream is not None:
+        return iter(stream(pages, document_id))
+    return (prepare(page, document_id) for page in pages)
 
 
 class Chunker:
@@ -145,76 +155,39 @@ class IngestPipeline:
         cancelled: Callable[[], bool] = lambda: False,
         timings: dict[str, float] | None = None,
     ) -> IngestResult:
-        """Stages after parsing (also used by re-indexing from stored pages)."""
+        """Stages after parsing (also used by re-indexing from stored pages).
+
+        Streamed page by page: a page's chunks are embedded and written while the
+        preparer works on the pages after it (a ``stream``-capable preparer detects PII
+        in other processes, see ``pipelines.anonymising.pool``), so pseudonymisation and
+        embedding overlap. Chunk indices run 0..n-1 across the document, as with
+        ``chunker.chunk_document(all pages)``; batches hold ``batch_size`` chunks.
+        """
         timings = timings if timings is not None else {}
         try:
-            t0 = time.perf_counter()
-            prepared: list[PreparedPage] = []
-            total_pages = len(parsed.pages)
-            for i, page in enumerate(parsed.pages):
-                prepared.append(prepare(page, target.document_id))
-                if i % 10 == 9:
-                    progress("anonymise", i + 1, total_pages)
-                    self._check(cancelled)
-            progress("anonymise", total_pages, total_pages)
-            timings["anonymise"] = (time.perf_counter() - t0) * 1000
-
-            t0 = time.perf_counter()
-            stored_pages = [p.page for p in prepared]
-            chunks = chunker.chunk_document(stored_pages)
-            offsets_by_page = {p.page.number: p.offsets for p in prepared}
-            timings["chunk"] = (time.perf_counter() - t0) * 1000
-            if not chunks:
+            batcher = _ChunkBatcher(self, target, embedder, progress, cancelled, len(parsed.pages))
+            pages = prepared_stream(prepare, parsed.pages, target.document_id)
+            progress("index", 0, len(parsed.pages))
+            try:
+                while True:
+                    t0 = time.perf_counter()
+                    item = next(pages, None)
+                    batcher.ms["anonymise"] += (time.perf_counter() - t0) * 1000
+                    if item is None:
+                        break
+                    batcher.add_page(item, chunker)
+            finally:
+                close = getattr(pages, "close", None)
+                if close is not None:
+                    close()  # a preparer working ahead stops (its queued pages are cancelled)
+            batcher.flush()
+            if batcher.written == 0:
                 raise EmptyDocument("the document contains no extractable text")
-
-            embed_ms = sparse_ms = upsert_ms = 0.0
-            total = len(chunks)
-            progress("embed", 0, total)
-            for start in range(0, total, self.batch_size):
-                self._check(cancelled)
-                batch = chunks[start : start + self.batch_size]
-                texts = [c.text for c in batch]
-                t0 = time.perf_counter()
-                dense = embedder.embed_documents(texts)
-                t1 = time.perf_counter()
-                sparse = self.sparse.encode_documents(texts)
-                t2 = time.perf_counter()
-                points = []
-                for chunk, vector, sparse_vector in zip(batch, dense, sparse, strict=True):
-                    offsets = offsets_by_page[chunk.page]
-                    located = replace(
-                        chunk,
-                        orig_start=offsets.to_original(chunk.start),
-                        orig_end=offsets.to_original(chunk.end, is_end=True),
-                    )
-                    points.append(
-                        IndexPoint(
-                            id=point_id(target.document_id, chunk.index),
-                            dense=vector,
-                            sparse=sparse_vector,
-                            payload=chunk_payload(
-                                located,
-                                document_id=target.document_id,
-                                filename=target.filename,
-                                acl_groups=target.acl_groups,
-                                tags=target.tags,
-                                ready=False,
-                                extra={
-                                    "tenant": target.tenant,
-                                    "collection": target.collection,
-                                    "embedder": f"{embedder.name}@{embedder.version}",
-                                },
-                            ),
-                        )
-                    )
-                self.index.upsert(target.index_name, points)
-                t3 = time.perf_counter()
-                embed_ms += (t1 - t0) * 1000
-                sparse_ms += (t2 - t1) * 1000
-                upsert_ms += (t3 - t2) * 1000
-                progress("embed", min(start + self.batch_size, total), total)
-            timings.update(embed=embed_ms, sparse=sparse_ms, upsert=upsert_ms)
+            timings.update(batcher.ms)
             self._check(cancelled)
+            prepared = batcher.prepared
+            stored_pages = [p.page for p in prepared]
+            total = batcher.written
 
             pii: Counter[str] = Counter()
             for p in prepared:
@@ -247,3 +220,96 @@ class IngestPipeline:
     def _check(cancelled: Callable[[], bool]) -> None:
         if cancelled():
             raise JobCancelled("the job was cancelled")
+
+
+class _ChunkBatcher:
+    """Collects a document's chunks page by page and writes them ``batch_size`` at a time
+    (dense + sparse vectors, upserted as not-yet-ready points).
+
+    Invariant: chunk ``index`` values are 0..n-1 in page order, whatever the batching.
+    """
+
+    def __init__(self, pipeline: IngestPipeline, target: IngestTarget, embedder: Embedder,
+                 progress: ProgressFn, cancelled: Callable[[], bool], total_pages: int):
+        self.pipeline = pipeline
+        self.target = target
+        self.embedder = embedder
+        self.progress = progress
+        self.cancelled = cancelled
+        self.total_pages = total_pages
+        self.prepared: list[PreparedPage] = []
+        self.pending: list[Chunk] = []
+        self.offsets_by_page: dict[int, OffsetMap] = {}
+        self.written = 0
+        self.ms = dict.fromkeys(("anonymise", "chunk", "embed", "sparse", "upsert"), 0.0)
+
+    def add_page(self, item: PreparedPage, chunker: Chunker) -> None:
+        self.prepared.append(item)
+        self.offsets_by_page[item.page.number] = item.offsets
+        t0 = time.perf_counter()
+        first = self.written + len(self.pending)
+        self.pending.extend(replace(c, index=first + i) for i, c in enumerate(chunker.chunk_document([item.page])))
+        self.ms["chunk"] += (time.perf_counter() - t0) * 1000
+        IngestPipeline._check(self.cancelled)
+        size = self.pipeline.batch_size
+        while len(self.pending) >= size:
+            self._write(self.pending[:size])
+            del self.pending[:size]
+            self._report()
+        if not self.pending:
+            self._report()
+
+    def flush(self) -> None:
+        if self.pending:
+            self._write(self.pending)
+            self.pending = []
+        self._report()
+
+    def _report(self) -> None:
+        # Pages whose chunks are all written (the chunk total is known only at the end).
+        waiting = len({c.page for c in self.pending})
+        self.progress("index", len(self.prepared) - waiting, self.total_pages)
+
+    def _write(self, batch: list[Chunk]) -> None:
+        IngestPipeline._check(self.cancelled)
+        target, embedder, ms = self.target, self.embedder, self.ms
+        texts = [c.text for c in batch]
+        t0 = time.perf_counter()
+        dense = embedder.embed_documents(texts)
+        t1 = time.perf_counter()
+        sparse = self.pipeline.sparse.encode_documents(texts)
+        t2 = time.perf_counter()
+        points = []
+        for chunk, vector, sparse_vector in zip(batch, dense, sparse, strict=True):
+            offsets = self.offsets_by_page[chunk.page]
+            located = replace(
+                chunk,
+                orig_start=offsets.to_original(chunk.start),
+                orig_end=offsets.to_original(chunk.end, is_end=True),
+            )
+            points.append(
+                IndexPoint(
+                    id=point_id(target.document_id, chunk.index),
+                    dense=vector,
+                    sparse=sparse_vector,
+                    payload=chunk_payload(
+                        located,
+                        document_id=target.document_id,
+                        filename=target.filename,
+                        acl_groups=target.acl_groups,
+                        tags=target.tags,
+                        ready=False,
+                        extra={
+                            "tenant": target.tenant,
+                            "collection": target.collection,
+                            "embedder": f"{embedder.name}@{embedder.version}",
+                        },
+                    ),
+                )
+            )
+        self.pipeline.index.upsert(target.index_name, points)
+        t3 = time.perf_counter()
+        ms["embed"] += (t1 - t0) * 1000
+        ms["sparse"] += (t2 - t1) * 1000
+        ms["upsert"] += (t3 - t2) * 1000
+        self.written += len(batch)

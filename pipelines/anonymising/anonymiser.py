@@ -117,14 +117,19 @@ class Anonymiser:
         document_id: str | None = None,
         entities: Iterable[str] | None = None,
         store: TokenStore | None = None,
+        found: Sequence[PiiEntity] | None = None,
     ) -> AnonymisedText:
         """Detect and replace. ``entities`` overrides the detector's set (a collection's
-        own set); ``store`` overrides the anonymiser's store for this call."""
+        own set); ``store`` overrides the anonymiser's store for this call.
+
+        ``found``: spans already detected in ``text`` (with ``language``), e.g. by a
+        ``DetectorPool`` in another process; only the replacement runs here then."""
         if operator not in OPERATORS:
             raise ValueError(f"unknown operator {operator!r}; expected one of {OPERATORS}")
         language = language or self.detector.detect_language(text)
-        wanted = entities if entities is not None else self.entities
-        found = self.detector.detect(text, language, entities=wanted)
+        if found is None:
+            wanted = entities if entities is not None else self.entities
+            found = self.detector.detect(text, language, entities=wanted)
         store = store or self.store or InMemoryTokenStore()
         replaced = self._replacements(text, found, operator, store, document_id)
         new_text, offsets = apply_replacements(text, replaced)

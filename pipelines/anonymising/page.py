@@ -33,6 +33,7 @@ def anonymise_page(
     operator: Operator = "pseudonymise",
     entities=None,
     store: TokenStore | None = None,
+    found=None,
 ) -> tuple[Page, AnonymisedText]:
     """The page with pseudonymised text and remapped blocks, and the anonymisation
     result (entities, and the offset map back to ``page.text`` for ``orig_start`` /
@@ -49,5 +50,6 @@ def anonymise_page(
         document_id=document_id,
         entities=entities,
         store=store,
+        found=found,
     )
     return Page(number=page.number, text=result.text, blocks=remap_blocks(page, result)), result

@@ -218,25 +218,29 @@ class Container:
     def page_preparer(self, collection):
         """Pseudonymises each page before chunking (identity for plain collections); keeps
         the original page encrypted for re-pseudonymisation unless disabled."""
-        from collections import Counter
-
-        from pipelines.anonymising import anonymise_page
-        from pipelines.ingest import PreparedPage, identity_preparer
+        from pipelines.anonymising.pool import PseudonymisingPreparer
+        from pipelines.ingest import identity_preparer
 
         if not collection.anonymise:
             return identity_preparer
-        anonymiser = self.anonymiser
-        scope = self.vault_scope(collection)
-        entities = collection.pii_entities
+        return PseudonymisingPreparer(self.anonymiser, self.vault_scope(collection),
+                                      entities=collection.pii_entities,
+                                      keep_originals=self.settings.store_originals,
+                                      pool=self.detector_pool)
 
-        def prepare(page, document_id: str) -> PreparedPage:
-            if self.settings.store_originals:
-                scope.store_original_page(document_id, page.number, page.text)
-            new_page, result = anonymise_page(page, anonymiser, document_id=document_id, store=scope,
-                                              entities=entities)
-            return PreparedPage(new_page, result.offsets, dict(Counter(e.type for e in result.entities)))
+    @property
+    def detector_pool(self):
+        """PII detection processes for ingestion (``pii_workers``), started on first use.
+        None when disabled, or when a detector was injected (tests, tools): the workers
+        build the default detector, and pooled pages must match in-process ones."""
+        if self.settings.pii_workers < 1 or "pii_detector" in self.extras:
+            return None
+        with self._pii_lock:
+            if "detector_pool" not in self.extras:
+                from pipelines.anonymising.pool import DetectorPool
 
-        return prepare
+                self.extras["detector_pool"] = DetectorPool(self.settings.pii_workers)
+            return self.extras["detector_pool"]
 
     def forget_document(self, collection, document_id: str) -> None:
         if collection.anonymise:
@@ -321,6 +325,9 @@ class Container:
     def close(self) -> None:
         if self.runner is not None:
             self.runner.stop()
+        pool = self.extras.get("detector_pool")
+        if pool is not None:
+            pool.close()
         close = getattr(self.parser, "close", None)
         if callable(close):
             close()

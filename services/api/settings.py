@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     """Pages of one PDF OCR'd at once, each in a helper process of the parser worker (same
     memory cap each, ~250 MB resident); 1 OCRs in the worker itself."""
     ingest_workers: int = Field(1, ge=1)
+    """Documents ingested at once (job threads; parsing runs in the parser's processes)."""
+    pii_workers: int = Field(1, ge=0)
+    """Processes detecting PII for pseudonymised ingestion, ahead of embedding (each loads
+    its own spaCy pipelines, ~0.5 GB); 0 detects in the ingesting thread."""
     max_queued_jobs: int = Field(1000, ge=1)
     """Jobs queued or running in this process, all tenants together; beyond: 503."""
     max_jobs_per_tenant: int = Field(100, ge=1)

@@ -1,0 +1,122 @@
+"""PII detection in worker processes (``DetectorPool``) gives the pages in-process
+detection gives, in order, and survives a worker's death.
+
+The first test runs the real detector (Presidio + spaCy fr/en) in two worker processes;
+the others use the fake ``PatternDetector`` (same interface) so worker start-up is cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from pipelines.anonymising import Anonymiser, InMemoryTokenStore
+from pipelines.anonymising.pool import DetectorPool, PseudonymisingPreparer
+from pipelines.types import Block, Page
+from tests.fakes import PatternDetector
+
+PAGES = [
+    Page(1, "Je soussigné M. Jean-Pierre Dupont, demeurant 12 bis rue de la Paix, 75002 Paris, déclare le sinistre.",
+         (Block(0, 30, (0, 0, 100, 10)),)),
+    Page(2, "Hello, I am John Smith; reach me at john.smith@example.com or 192.168.12.7."),
+    Page(3, "Virement sur le compte FR76 3000 6000 0112 3456 7890 189 au nom de Mme Sophie Martin."),
+    Page(4, "Aucune donnée personnelle sur cette page, seulement des garanties et des franchises."),
+    Page(5, "M. Dupont a rappelé Mme Sophie Martin le lendemain au 06 12 34 56 78."),
+]
+
+
+def prepared_pages(preparer, document_id="doc-1"):
+    return [(p.page.text, p.page.blocks, p.offsets, p.pii) for p in preparer.stream(PAGES, document_id)]
+
+
+@pytest.mark.slow
+def test_pooled_detection_stores_the_same_pages_as_in_process_detection():
+    from pipelines.anonymising.pool import default_detector
+
+    anonymiser = Anonymiser(default_detector())
+    in_process = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False))
+    pool = DetectorPool(1)  # one worker: each one loads the spaCy pipelines (~10 s)
+    try:
+        pooled = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False,
+                                                       pool=pool))
+    finally:
+        pool.close()
+    assert pooled == in_process
+    assert "Jean-Pierre Dupont" not in pooled[0][0] and "john.smith@example.com" not in pooled[1][0]
+    # the same person gets the same token on every page of the document
+    assert sum(p[3].get("PERSON", 0) for p in pooled) >= 4
+
+
+def pattern_detector():
+    return PatternDetector(names=("Jean-Pierre Dupont", "Sophie Martin", "John Smith", "Dupont"))
+
+
+def test_a_killed_worker_costs_no_page():
+    anonymiser = Anonymiser(pattern_detector())
+    expected = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False))
+    pool = DetectorPool(1, factory=pattern_detector)
+    try:
+        pool.submit("warm-up").result(timeout=60)
+        preparer = PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False, pool=pool)
+        stream = preparer.stream(PAGES, "doc-1")
+        first = next(stream)  # the following pages are queued on the worker now
+        for pid in list(pool._pool()._processes):
+            os.kill(pid, signal.SIGKILL)
+        rest = list(stream)
+        got = [(p.page.text, p.page.blocks, p.offsets, p.pii) for p in [first, *rest]]
+        assert got == expected
+        # the pool recovered: new workers serve the next document
+        assert pool.submit("Jean-Pierre Dupont").result(timeout=60)[1][0].type == "PERSON"
+    finally:
+        pool.close()
+
+
+def test_two_workers_yield_the_pages_in_order():
+    anonymiser = Anonymiser(pattern_detector())
+    expected = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False))
+    pool = DetectorPool(2, factory=pattern_detector)
+    try:
+        pooled = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False,
+                                                       pool=pool, lookahead=5))
+    finally:
+        pool.close()
+    assert pooled == expected
+
+
+def test_stopping_a_stream_early_cancels_the_pages_queued_ahead():
+    anonymiser = Anonymiser(pattern_detector())
+    pool = DetectorPool(1, factory=pattern_detector)
+    try:
+        preparer = PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False, pool=pool,
+                                          lookahead=4)
+        stream = preparer.stream(PAGES, "doc-1")
+        next(stream)
+        stream.close()
+        # the pool is still usable and answers in order
+        assert [pool.submit(t).result(timeout=60)[1] != [] for t in ("Sophie Martin", "rien")] == [True, False]
+    finally:
+        pool.close()
+
+
+def test_originals_are_kept_in_page_order_before_each_page_is_yielded():
+    kept: list[int] = []
+
+    class Store(InMemoryTokenStore):
+        def store_original_page(self, document_id, number, text):
+            kept.append(number)
+
+    pool = DetectorPool(1, factory=pattern_detector)
+    try:
+        preparer = PseudonymisingPreparer(Anonymiser(pattern_detector()), Store(), pool=pool)
+        for page in preparer.stream(PAGES, "doc-1"):
+            assert kept[-1] == page.page.number
+    finally:
+        pool.close()
+    assert kept == [1, 2, 3, 4, 5]
+
+
+def test_a_pool_needs_a_worker():
+    with pytest.raises(ValueError):
+        DetectorPool(0)
