@@ -6,6 +6,11 @@
              -> second-stage scoring (pipelines.retrieval.PassageScorer)
              -> abstain early when no passage covers the question well enough
              -> generator (extractive by default, or an LLM) proposes cited sentences
+             -> a sentence that cites no passage (small LLMs seldom write ``[n]``) is
+                attributed post hoc: the passage span that supports it best under the
+                verifier's own support (``SentenceVerifier.attribute``), if one reaches
+                the threshold; a sentence that cites a passage is judged against that
+                passage only, never moved to another
              -> each sentence is reduced to plain text (pipelines.output_safety: no image,
                 no link syntax, no HTML, no URL the cited text does not show) and checked
                 against the spans it cites; unsupported ones are dropped
@@ -25,7 +30,7 @@ Invariants of every ``Answer`` (asserted by the tests):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,7 +38,7 @@ from pipelines import lexical
 from pipelines.ports import Embedder, Generator, SparseEncoder, VectorIndex
 from pipelines.retrieval import HybridRetriever, PassageScorer, ScoredPassage
 from pipelines.types import BBox, GeneratedSentence, IndexFilter, OffsetMap, Page, ScoredChunk
-from pipelines.verify import SentenceVerifier, in_spans, instruction_spans, looks_like_instruction
+from pipelines.verify import SentenceVerifier, align_sentence, instruction_spans
 
 ABSTENTION_MESSAGES = {
     "fr": "Je n'ai pas trouvé de réponse à cette question dans les documents.",
@@ -79,6 +84,9 @@ class AnswerSentence:
     text: str
     citation_ids: tuple[int, ...]
     support: float
+    post_hoc: bool = False
+    """The generator cited nothing: the answerer found the supporting span itself
+    (``SentenceVerifier.attribute``). Internal (evaluation); not in the API dict."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "citation_ids": list(self.citation_ids), "support": round(self.support, 4)}
@@ -116,6 +124,9 @@ class Answer:
     """Sentences the generator proposed, before verification."""
     dropped: tuple[tuple[str, float], ...] = ()
     """(sentence, support) of proposals the verifier dropped."""
+    uncited_count: int = 0
+    """Proposals examined (until ``max_sentences`` were kept) that cited no valid
+    source: each was attributed post hoc (``AnswerSentence.post_hoc``) or dropped."""
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -259,14 +270,26 @@ class Answerer:
         citations: list[Citation] = []
         citation_ids: dict[tuple[str, int, int], int] = {}
         dropped: list[tuple[str, float]] = []
-        generated = 0
+        generated = uncited = 0
         verify_ms = 0.0
+        tainted = _TaintedSpans(passages)
         for proposal in proposals:
             generated += 1
             if len(sentences) >= self.max_sentences:
                 continue
             v_clock = time.perf_counter()
-            evidence_spans = self._evidence_spans(proposal, passages, lang)
+            evidence_spans = self._evidence_spans(proposal, passages, lang, tainted)
+            post_hoc = not evidence_spans and not _cites(proposal, len(passages))
+            if post_hoc:
+                # No valid marker (small models rarely write them): find the span that
+                # supports the sentence. A sentence citing a wrong source is not moved
+                # to another one: it is unsupported as written.
+                uncited += 1
+                evidence_spans = [
+                    (i + 1, s, e)
+                    for i, s, e in self.verifier.attribute(
+                        proposal.text, [p.text for p in passages], lang=lang, tainted=tainted)
+                ]
             quotes = [passages[n - 1].text[s:e] for n, s, e in evidence_spans]
             verification = self.verifier.verify([(proposal.text, quotes)], lang=lang)
             verify_ms += _ms(v_clock)
@@ -286,7 +309,7 @@ class Answerer:
                     citations.append(citation)
                     new_citations.append(citation)
                 ids.append(citation_ids[key])
-            sentence = AnswerSentence(kept.text, tuple(dict.fromkeys(ids)), kept.support)
+            sentence = AnswerSentence(kept.text, tuple(dict.fromkeys(ids)), kept.support, post_hoc=post_hoc)
             sentences.append(sentence)
             yield SentenceEvent(sentence, tuple(new_citations))
         timings["answer"] = max(0.0, _ms(clock) - verify_ms)
@@ -294,7 +317,7 @@ class Answerer:
 
         if not sentences:
             yield DoneEvent(self._abstention(lang, timings_ms=timings, generated_count=generated,
-                                             dropped=tuple(dropped), **base))
+                                             dropped=tuple(dropped), uncited_count=uncited, **base))
             return
         yield DoneEvent(
             Answer(
@@ -304,6 +327,7 @@ class Answerer:
                 citations=tuple(citations),
                 generated_count=generated,
                 dropped=tuple(dropped),
+                uncited_count=uncited,
                 timings_ms=timings,
                 **base,
             )
@@ -334,8 +358,9 @@ class Answerer:
             return
         yield from gen.generate(question, passages)
 
+    @staticmethod
     def _evidence_spans(
-        self, proposal: GeneratedSentence, passages: list[ScoredChunk], lang: str
+        proposal: GeneratedSentence, passages: list[ScoredChunk], lang: str, tainted: _TaintedSpans
     ) -> list[tuple[int, int, int]]:
         """(passage number, start, end) spans a sentence cites, inside passage texts."""
         valid = [(n, s, e) for n, s, e in proposal.spans
@@ -343,7 +368,7 @@ class Answerer:
         if valid:
             return valid
         aligned = [
-            (n, *align_sentence(proposal.text, passages[n - 1].text, lang))
+            (n, *align_sentence(proposal.text, passages[n - 1].text, lang, tainted=tainted[n - 1]))
             for n in dict.fromkeys(proposal.citations)
             if 1 <= n <= len(passages) and passages[n - 1].text.strip()
         ]
@@ -356,10 +381,9 @@ class Answerer:
         start, end = chunk_start + s, chunk_start + e
         bbox = tuple(payload["bbox"]) if payload.get("bbox") else None
         orig_start, orig_end = payload.get("orig_start"), payload.get("orig_end")
-        if orig_start is not None and orig_end is not None:
-            if orig_end - orig_start == chunk_end - chunk_start:
-                # No replacement inside this chunk: original offsets are a plain shift.
-                orig_start, orig_end = orig_start + s, orig_start + e
+        if orig_start is not None and orig_end is not None and orig_end - orig_start == chunk_end - chunk_start:
+            # No replacement inside this chunk: original offsets are a plain shift.
+            orig_start, orig_end = orig_start + s, orig_start + e
         provided = self.page_provider(str(payload["document_id"]), page_no) if self.page_provider else None
         if provided is not None:
             page, offsets = provided
@@ -393,31 +417,27 @@ class Answerer:
         )
 
 
-def align_sentence(sentence: str, passage: str, lang: str, *, max_window: int = 3) -> tuple[int, int]:
-    """The window of 1..``max_window`` consecutive passage sentences that best covers
-    ``sentence`` (weighted content words and numbers); shorter windows win ties.
-    Sentences addressed to a model, and the rest of their paragraph
-    (``verify.instruction_spans``), are never part of a window.
+class _TaintedSpans(Sequence[list[tuple[int, int]]]):
+    """``instruction_spans`` of each passage of one request, computed once per passage
+    on first use (every proposal is aligned against the same passages)."""
 
-    Returns offsets into ``passage``; ``(0, 0)`` when no sentence can be cited.
-    """
-    spans = lexical.sentence_spans(passage)
-    tainted = instruction_spans(passage)
-    citable = [not looks_like_instruction(passage[s:e]) and not in_spans(s, e, tainted) for s, e in spans]
-    if not any(citable):
-        return 0, 0
-    terms = lexical.Terms.of(sentence, lang)
-    stems = [lexical.all_stems(passage[s:e], lang) for s, e in spans]
-    best, best_score = (0, 0), -1.0
-    for width in range(1, max_window + 1):
-        for i in range(len(spans) - width + 1):
-            if not all(citable[i : i + width]):
-                continue
-            covered = set().union(*stems[i : i + width])
-            score = terms.coverage_in(covered) - 0.01 * (width - 1)
-            if score > best_score + 1e-9:
-                best, best_score = (spans[i][0], spans[i + width - 1][1]), score
-    return best
+    def __init__(self, passages: Sequence[ScoredChunk]) -> None:
+        self._passages = passages
+        self._spans: dict[int, list[tuple[int, int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._passages)
+
+    def __getitem__(self, i: int) -> list[tuple[int, int]]:  # type: ignore[override]
+        if i not in self._spans:
+            self._spans[i] = instruction_spans(self._passages[i].text)
+        return self._spans[i]
+
+
+def _cites(proposal: GeneratedSentence, n_passages: int) -> bool:
+    """The generator named at least one of the passages (a marker or a span)."""
+    return any(1 <= n <= n_passages for n in proposal.citations) or any(
+        1 <= n <= n_passages for n, _, _ in proposal.spans)
 
 
 def _retrieved(hit: ScoredChunk) -> RetrievedChunk:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import regex
 
@@ -91,6 +91,27 @@ def looks_like_instruction(text: str) -> bool:
     return any(r.search(normalised) for r in _INSTRUCTION_RES)
 
 
+# What instruction_spans can only find with a sentence that starts a match (an order
+# "Act as ...", a "### Instruction" header) or a conversation (role labels).
+_ANCHORED_OR_ROLE_RE = regex.compile(
+    r"act\s+as|###|(?:system|assistant|user|human|developer|ai|bot|syst[eè]me|utilisateur)[ \t*]*:",
+    regex.IGNORECASE)
+
+
+def may_hold_instructions(text: str) -> bool:
+    """False only when ``instruction_spans(text)`` is surely empty.
+
+    Whole-text tests (the text, each line, the anchored phrases and role labels) cover
+    every way a paragraph or one of its sentences can match; they cost a few regex scans,
+    where sentence splitting a whole page can take seconds on pathological text
+    ("A. B. C. " x 4000: 17 s)."""
+    return bool(
+        _ANCHORED_OR_ROLE_RE.search(_normalised(text))
+        or looks_like_instruction(text)
+        or any(looks_like_instruction(line) for line in text.split("\n") if line.strip())
+    )
+
+
 _PARAGRAPH_BREAK_RE = re.compile(r"\n[ \t]*\n")
 _ROLE_LINE_RE = regex.compile(
     r"^[ \t>*#-]*(system|assistant|user|human|developer|AI|bot|syst[eè]me|utilisateur)[ \t]*(?:\*\*)?[ \t]*:",
@@ -109,7 +130,12 @@ def instruction_spans(text: str) -> list[tuple[int, int]]:
     an injected instruction are its payload (the false claim it wants repeated), and a
     fake ``Assistant:`` turn is the answer the attacker wrote. A single ``User: ...``
     line (a form field) is not a conversation.
+
+    Text without any sign of an instruction (``may_hold_instructions``) returns ``[]``
+    before the sentence split, which is what costs on long pages.
     """
+    if not may_hold_instructions(text):
+        return []
     paragraphs, start = [], 0
     for m in [*_PARAGRAPH_BREAK_RE.finditer(text), None]:
         end = m.start() if m is not None else len(text)
@@ -135,6 +161,42 @@ def instruction_spans(text: str) -> list[tuple[int, int]]:
 def in_spans(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
     """True when ``[start, end)`` overlaps one of ``spans``."""
     return any(s < end and start < e for s, e in spans)
+
+
+def align_sentence(
+    sentence: str,
+    passage: str,
+    lang: str,
+    *,
+    max_window: int = 3,
+    tainted: Sequence[tuple[int, int]] | None = None,
+) -> tuple[int, int]:
+    """The window of 1..``max_window`` consecutive passage sentences that best covers
+    ``sentence`` (weighted content words and numbers); shorter windows win ties.
+    Sentences addressed to a model, and the rest of their paragraph
+    (``instruction_spans``), are never part of a window.
+
+    ``tainted`` is ``instruction_spans(passage)`` when the caller already has it (one
+    passage is aligned with several sentences). Returns offsets into ``passage``;
+    ``(0, 0)`` when no sentence can be cited.
+    """
+    spans = lexical.sentence_spans(passage)
+    tainted = instruction_spans(passage) if tainted is None else tainted
+    citable = [not looks_like_instruction(passage[s:e]) and not in_spans(s, e, tainted) for s, e in spans]
+    if not any(citable):
+        return 0, 0
+    terms = lexical.Terms.of(sentence, lang)
+    stems = [lexical.all_stems(passage[s:e], lang) for s, e in spans]
+    best, best_score = (0, 0), -1.0
+    for width in range(1, max_window + 1):
+        for i in range(len(spans) - width + 1):
+            if not all(citable[i : i + width]):
+                continue
+            covered = set().union(*stems[i : i + width])
+            score = terms.coverage_in(covered) - 0.01 * (width - 1)
+            if score > best_score + 1e-9:
+                best, best_score = (spans[i][0], spans[i + width - 1][1]), score
+    return best
 
 
 @dataclass(frozen=True)
@@ -201,13 +263,41 @@ class SentenceVerifier:
 
     def assess(self, sentence: str, quotes: Sequence[str], *, lang: str | None = None) -> SupportReport:
         """Full support report of ``sentence`` against ``quotes``."""
+        return self.assess_many(sentence, [quotes], lang=lang)[0]
+
+    def assess_many(
+        self, sentence: str, candidates: Sequence[Sequence[str]], *, lang: str | None = None
+    ) -> list[SupportReport]:
+        """``assess(sentence, quotes)`` for each quote list of ``candidates``, in order,
+        with a single embedding call for all of them (post-hoc attribution weighs one
+        sentence against every source)."""
+        reports: list[SupportReport] = []
+        closest: list[tuple[int, str]] = []
+        for i, quotes in enumerate(candidates):
+            report, window = self._lexical_report(sentence, quotes, lang)
+            reports.append(report)
+            if window is not None:
+                closest.append((i, window))
+        if closest and self.embedder is not None and self.similarity_weight > 0:
+            vectors = self.embedder.embed_documents([sentence, *(w for _, w in closest)])
+            for (i, _), vector in zip(closest, vectors[1:]):
+                similarity = max(0.0, lexical.cosine(vectors[0], vector))
+                r = reports[i]
+                support = (1 - self.similarity_weight) * r.coverage + self.similarity_weight * similarity
+                reports[i] = replace(r, support=support, similarity=similarity)
+        return [replace(r, support=min(r.support, HARD_FAIL_CAP)) if r.hard_failure else r for r in reports]
+
+    def _lexical_report(
+        self, sentence: str, quotes: Sequence[str], lang: str | None
+    ) -> tuple[SupportReport, str | None]:
+        """The support report without similarity, and the quote window the similarity
+        is to be measured against (None when the report is final: nothing to compare,
+        or a verbatim quote)."""
         quotes = [q for q in quotes if q and q.strip()]
-        if not sentence.strip():
-            return SupportReport(0.0, 0.0, None)
-        if not quotes:
-            return SupportReport(0.0, 0.0, None)
+        if not sentence.strip() or not quotes:
+            return SupportReport(0.0, 0.0, None), None
         if any(_squash(sentence) in _squash(q) for q in quotes):
-            return SupportReport(1.0, 1.0, 1.0, verbatim=True)
+            return SupportReport(1.0, 1.0, 1.0, verbatim=True), None
         lang = lang or lexical.detect_language(sentence + " " + quotes[0])
         cited = "\n".join(quotes)
 
@@ -233,31 +323,15 @@ class SentenceVerifier:
         sentence_neg = lexical.negations(sentence, lang)
         closest_neg = lexical.negations(closest, lang)
         negation_mismatch = bool(sentence_neg) != bool(closest_neg)
-
-        similarity = None
-        support = coverage
-        if self.embedder is not None and self.similarity_weight > 0:
-            vectors = self.embedder.embed_documents([sentence, closest])
-            similarity = max(0.0, lexical.cosine(vectors[0], vectors[1]))
-            support = (1 - self.similarity_weight) * coverage + self.similarity_weight * similarity
         report = SupportReport(
-            support=support,
+            support=coverage,
             coverage=coverage,
-            similarity=similarity,
+            similarity=None,
             missing_numbers=missing_numbers,
             missing_names=missing_names,
             negation_mismatch=negation_mismatch,
         )
-        if report.hard_failure:
-            report = SupportReport(
-                support=min(support, HARD_FAIL_CAP),
-                coverage=coverage,
-                similarity=similarity,
-                missing_numbers=missing_numbers,
-                missing_names=missing_names,
-                negation_mismatch=negation_mismatch,
-            )
-        return report
+        return report, closest
 
     def support(self, sentence: str, quotes: Sequence[str], *, lang: str | None = None) -> float:
         """Support of ``sentence`` by ``quotes``, in [0, 1]."""
@@ -290,6 +364,69 @@ class SentenceVerifier:
             item = VerifiedSentence(cleaned, sentence, quotes, report, kept, index)
             (result.kept if kept else result.dropped).append(item)
         return result
+
+    # -- post-hoc attribution ---------------------------------------------------------------
+
+    def attribute(
+        self,
+        sentence: str,
+        sources: Sequence[str],
+        *,
+        lang: str,
+        tainted: Sequence[Sequence[tuple[int, int]]] | None = None,
+        max_sources: int = 2,
+    ) -> list[tuple[int, int, int]]:
+        """Where a sentence that cites nothing is supported: ``(source index, start,
+        end)`` spans into ``sources`` (0-based index), or ``[]``.
+
+        For each source, the window of its sentences that best covers the sentence
+        (``align_sentence``; never inside ``instruction_spans``) is weighed with the
+        support ``verify`` computes (numbers, named tokens, negation, content words,
+        similarity). The best source is returned when it reaches the threshold alone;
+        otherwise it is completed, one source at a time up to ``max_sources``, by the
+        source that best covers what it lacks, and they are returned together once
+        they reach it (a sentence joining two facts); otherwise nothing. The sentence is judged as plain text without
+        URLs (``to_plain_text(sentence, ())``); a sentence addressed to a model is
+        never attributed.
+
+        Invariant: a returned set of spans, as quotes, gives the sentence a support of
+        at least ``threshold`` under ``assess``. ``verify`` still has the last word.
+        ``tainted[i]`` is ``instruction_spans(sources[i])`` when the caller has it.
+        """
+        text = to_plain_text(sentence, ())
+        if not any(ch.isalnum() for ch in text) or looks_like_instruction(sentence) or looks_like_instruction(text):
+            return []
+        candidates: list[tuple[int, int, int]] = []
+        for i, source in enumerate(sources):
+            if not source.strip():
+                continue
+            start, end = align_sentence(text, source, lang, tainted=None if tainted is None else tainted[i])
+            if end > start:
+                candidates.append((i, start, end))
+        if not candidates:
+            return []
+        quotes = [sources[i][s:e] for i, s, e in candidates]
+        reports = self.assess_many(text, [[q] for q in quotes], lang=lang)
+        # Best support first; equal supports keep the sources' order (their rank).
+        order = sorted(range(len(candidates)), key=lambda k: -reports[k].support)
+        if reports[order[0]].support >= self.threshold:
+            return [candidates[order[0]]]
+        chosen = [order[0]]
+        while len(chosen) < max_sources:
+            rest = [k for k in order if k not in chosen]
+            if not rest:
+                break
+
+            def with_it(k: int) -> tuple[bool, float]:
+                # Lexical only (no embedding per candidate): the source that best
+                # completes the chosen ones (a missing name or number, uncovered words).
+                report, _ = self._lexical_report(text, [quotes[j] for j in (*chosen, k)], lang)
+                return not report.hard_failure, report.coverage
+
+            chosen.append(max(rest, key=with_it))
+            if self.assess(text, [quotes[j] for j in chosen], lang=lang).support >= self.threshold:
+                return sorted(candidates[j] for j in chosen)
+        return []
 
     # -- helpers --------------------------------------------------------------------------
 

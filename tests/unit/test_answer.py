@@ -198,8 +198,10 @@ def test_acl_filter_travels_inside_the_index_query_and_hides_chunks(setup):
         ([GeneratedSentence("The Eiffel Tower is 330 metres tall.", (1,))], ["The Eiffel Tower is 330 metres tall."]),
         # A changed number is not supported by its citation: dropped.
         ([GeneratedSentence("The Eiffel Tower is 350 metres tall.", (1,))], []),
-        # No citation at all: dropped, even if true.
-        ([GeneratedSentence("The Eiffel Tower is 330 metres tall.", ())], []),
+        # No citation: attributed post hoc when a span supports it, else dropped
+        # (the full table is in test_answer_attribution.py).
+        ([GeneratedSentence("The Eiffel Tower is 330 metres tall.", ())], ["The Eiffel Tower is 330 metres tall."]),
+        ([GeneratedSentence("The Eiffel Tower is 350 metres tall.", ())], []),
         # Markdown image and link absent from the cited text are stripped.
         ([GeneratedSentence("The Eiffel Tower is 330 metres tall ![x](https://evil.example/x.png) "
                             "see [here](https://evil.example).", (1,))],
