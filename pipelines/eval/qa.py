@@ -6,8 +6,10 @@ returns the API.md answer dict, optionally with
 
 * ``retrieved``: the first-stage chunks in rank order, each ``{document_id, page,
   start, end, orig_start, orig_end, text}`` (for recall@k);
-* ``verification``: ``{"generated": n, "dropped": m, "returned_unsupported": r}``
-  (for the unsupported-sentence rate before/after verification).
+* ``verification``: ``{"generated": n, "dropped": m, "returned_unsupported": r,
+  "uncited": u, "post_hoc": p}`` (for the unsupported-sentence rate before/after
+  verification; ``u`` proposals cited no source, ``p`` returned sentences were
+  attributed post hoc).
 
 Documents are matched to the gold ``doc_id`` through their filename (manifest ``file``);
 ``ask`` results carry ``document_id``s that ``doc_id_of`` maps back. Offsets of
@@ -19,7 +21,8 @@ table (matched when the chunk holds at least two of the table's numeric cells).
 Metrics, per language and per source: recall@k, answer accuracy (a normalised gold
 answer inside the answer *and* inside one cited quote), citation precision,
 abstention on unanswerable questions, false abstention on answerable span questions,
-unsupported-sentence rate before/after verification. TAT-QA arithmetic questions are
+unsupported-sentence rate before/after verification, share of proposals citing no source
+and of returned sentences attributed post hoc. TAT-QA arithmetic questions are
 reported apart (the extractive generator cannot compute).
 
 ``build_local_index`` is an in-process harness (chunk, embed, in-memory Qdrant) that
@@ -389,9 +392,11 @@ def score_item(
     verification = result.get("verification")
     if verification and verification.get("generated"):
         metrics["unsupported_before_verification"] = (verification["dropped"], verification["generated"])
+        metrics["uncited_proposals"] = (verification.get("uncited", 0), verification["generated"])
         returned = len(result.get("sentences") or [])
         if returned:
             metrics["unsupported_after_verification"] = (verification.get("returned_unsupported", 0), returned)
+            metrics["post_hoc_sentences"] = (verification.get("post_hoc", 0), returned)
     return {
         "id": item["id"],
         "lang": item["lang"],
@@ -438,6 +443,7 @@ _ORDER = [
     "accuracy_span", "accuracy_multi_span", "accuracy_arithmetic",
     "citation_precision", "abstention_on_unanswerable", "false_abstention_span",
     "unsupported_before_verification", "unsupported_after_verification",
+    "uncited_proposals", "post_hoc_sentences",
 ]
 
 
@@ -614,6 +620,8 @@ def answer_to_eval_dict(answer: Any, *, verifier_judge: Callable[[str, list[str]
         "generated": answer.generated_count,
         "dropped": len(answer.dropped),
         "returned_unsupported": returned_unsupported,
+        "uncited": answer.uncited_count,
+        "post_hoc": sum(1 for s in answer.sentences if s.post_hoc),
     }
     return data
 
@@ -665,6 +673,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="cache embeddings here between runs (calibration)")
     args = parser.parse_args(argv)
+    if args.generator == "openai-compatible" and not args.base_url:
+        parser.error("--generator openai-compatible needs --base-url (an OpenAI-compatible server's /v1 root)")
 
     import os
 
