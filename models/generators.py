@@ -9,7 +9,9 @@
   Sources are numbered ``[1]..[n]`` and passed as quoted data, with the instruction
   that nothing inside them is an instruction; the model writes one sentence per line
   ending with ``[n]`` markers. Its sentences are *proposals*: the answerer verifies
-  each against the passages it cites and drops the unsupported ones.
+  each against the passages it cites and drops the unsupported ones; a sentence
+  without a valid marker (small models seldom write them) is attributed post hoc to
+  the span that supports it, when one does (``SentenceVerifier.attribute``).
 
 Both expose ``name`` and ``version``, recorded with every answer.
 """
@@ -213,7 +215,7 @@ def parse_cited_lines(output: str, n_passages: int) -> list[GeneratedSentence]:
     Markers are removed from the text; numbers outside ``1..n_passages`` are ignored.
     A sentence without a marker of its own takes the markers that end its line (a
     model often cites once per line); a line without any marker yields sentences
-    without citations, which the verifier then drops.
+    without citations, which the answerer attributes post hoc or drops.
     """
     out: list[GeneratedSentence] = []
     for raw_line in output.splitlines():
