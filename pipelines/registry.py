@@ -12,7 +12,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -621,24 +621,50 @@ class Registry:
         kind: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        visible: Callable[[JobRow], bool] | None = None,
+        max_scanned: int | None = None,
     ) -> Page_:
+        """Jobs of ``tenant``, newest first, ``limit`` per page.
+
+        ``visible`` (the caller's view): hidden jobs are skipped *before* the page is cut,
+        so a page is short only when the listing ends or after ``max_scanned`` rows
+        (default ``10 * limit``; the cursor then continues after the last row looked at).
+        """
         query = sa.select(jobs_t).where(jobs_t.c.tenant == tenant)
         if status:
             query = query.where(jobs_t.c.status == status)
         if kind:
             query = query.where(jobs_t.c.kind == kind)
-        if cursor:
-            ts, last_id = self._decode_cursor(cursor)
-            query = query.where(
-                sa.or_(jobs_t.c.created_at < ts, sa.and_(jobs_t.c.created_at == ts, jobs_t.c.id < last_id))
-            )
-        query = query.order_by(jobs_t.c.created_at.desc(), jobs_t.c.id.desc()).limit(limit + 1)
-        with self.engine.connect() as conn:
-            rows = [_row(JobRow, r) for r in conn.execute(query).all()]
-        if len(rows) > limit:
-            rows = rows[:limit]
-            return Page_(rows, _encode_cursor(rows[-1].created_at, rows[-1].id))
-        return Page_(rows, None)
+        query = query.order_by(jobs_t.c.created_at.desc(), jobs_t.c.id.desc())
+        budget = max_scanned if max_scanned is not None else 10 * limit
+        out: list[JobRow] = []
+        scanned = 0
+        last: JobRow | None = None
+        position = self._decode_cursor(cursor) if cursor else None
+        while True:
+            batch = query
+            if position is not None:
+                ts, last_id = position
+                batch = batch.where(
+                    sa.or_(jobs_t.c.created_at < ts, sa.and_(jobs_t.c.created_at == ts, jobs_t.c.id < last_id))
+                )
+            with self.engine.connect() as conn:
+                rows = [_row(JobRow, r) for r in conn.execute(batch.limit(limit + 1)).all()]
+            if not rows:
+                return Page_(out, None)
+            for row in rows[:limit]:
+                scanned += 1
+                last = row
+                if visible is None or visible(row):
+                    out.append(row)
+                    if len(out) == limit:
+                        break
+            more = len(rows) > limit or last is not rows[-1]  # rows after ``last`` exist
+            if not more:
+                return Page_(out, None)
+            if len(out) == limit or scanned >= budget:
+                return Page_(out, _encode_cursor(last.created_at, last.id))
+            position = (last.created_at, last.id)
 
     def jobs_with_status(self, statuses: Sequence[str]) -> list[JobRow]:
         with self.engine.connect() as conn:

@@ -95,6 +95,29 @@ def test_jobs_and_keys(registry):
     assert registry.revoke_key(row.id) and registry.key_by_hash(hash_key("secret-key")).revoked_at <= datetime.now(UTC)
 
 
+@pytest.mark.parametrize(("hidden", "limit", "max_scanned", "expected_pages"), [
+    # hidden: indexes (0 = newest) of the 9 jobs the caller may not see
+    (set(), 4, None, [[0, 1, 2, 3], [4, 5, 6, 7], [8]]),
+    ({0, 1, 2, 3, 4}, 2, None, [[5, 6], [7, 8]]),           # hidden jobs do not shorten a page
+    ({1, 3, 5, 7}, 3, None, [[0, 2, 4], [6, 8]]),
+    (set(range(9)), 3, None, [[]]),
+    ({0, 1, 2, 3, 4, 5}, 2, 4, [[], [6, 7], [8]]),          # scan budget spent: short page + cursor
+])
+def test_job_pages_skip_hidden_jobs_before_the_cut(registry, hidden, limit, max_scanned, expected_pages):
+    jobs = [registry.create_job(tenant="acme", kind="ingest") for _ in range(9)]
+    newest_first = [j.id for j in sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)]
+    hidden_ids = {newest_first[i] for i in hidden}
+    pages, cursor = [], None
+    while True:
+        page = registry.list_jobs("acme", limit=limit, cursor=cursor, max_scanned=max_scanned,
+                                  visible=lambda job: job.id not in hidden_ids)
+        pages.append([newest_first.index(j.id) for j in page.items])
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == expected_pages
+
+
 def test_audit_chain_on_the_same_database(registry, tmp_path):
     from pipelines.audit import AuditLog
 
