@@ -661,6 +661,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--generator", default="extractive", choices=["extractive", "openai-compatible"])
     parser.add_argument("--base-url", default=None)
     parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--llm-timeout", type=float, default=300.0,
+                        help="seconds per LLM request (a small local server on a busy CPU is slow)")
+    parser.add_argument("--llm-replay", type=Path, default=None,
+                        help="record the LLM's proposals per question and passages in this JSONL file and "
+                             "replay them on later runs: answerer/verifier changes compared on the same outputs")
     parser.add_argument("--per-group", type=int, default=0, help="subsample N questions per group")
     parser.add_argument("--distractor-stride", type=int, default=1,
                         help="with --per-group: index the selected questions' gold documents "
@@ -733,7 +738,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         extractive = ExtractiveGenerator(embedder, scorer=scorer)
         generators: dict[str, Any] = {"extractive": extractive}
         if args.base_url:
-            generators["openai-compatible"] = OpenAICompatibleGenerator(args.base_url, args.model)
+            llm: Any = OpenAICompatibleGenerator(args.base_url, args.model, timeout=args.llm_timeout)
+            if args.llm_replay:
+                llm = ReplayingGenerator(llm, args.llm_replay)
+            generators["openai-compatible"] = llm
         answerer = Answerer(
             embedder, sparse, local.index, generators[args.generator], generators=generators,
             top_k=args.top_k, use_sparse=not args.no_sparse, scorer=scorer,
@@ -800,6 +808,42 @@ class _Pseudonymiser:
         out["citations"] = [{**c, "quote": self.store.reveal(c.get("quote", ""))}
                             for c in answer.get("citations") or []]
         return out
+
+
+class ReplayingGenerator:
+    """Wraps a generator: its proposals for each (question, passage texts) are appended
+    to a JSONL file and replayed from it on later runs, so two versions of the answerer
+    or the verifier are compared on the very same LLM outputs (and the slow model is
+    asked once). Same port as the wrapped generator; no streaming."""
+
+    def __init__(self, inner: Any, path: Path) -> None:
+        self.inner = inner
+        self.name, self.version = inner.name, inner.version
+        self.path = Path(path)
+        self._proposals: dict[str, list] = {}
+        if self.path.exists():
+            for row in load_jsonl(self.path):
+                self._proposals[row["key"]] = row["sentences"]
+
+    @staticmethod
+    def _key(question: str, passages: Sequence[Any]) -> str:
+        import hashlib
+
+        return hashlib.sha256(json.dumps([question, [p.text for p in passages]]).encode()).hexdigest()
+
+    def generate(self, question: str, passages: Sequence[Any]) -> list:
+        from pipelines.types import GeneratedSentence
+
+        key = self._key(question, passages)
+        if key not in self._proposals:
+            sentences = [[s.text, list(s.citations), [list(x) for x in s.spans]]
+                         for s in self.inner.generate(question, passages)]
+            self._proposals[key] = sentences
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"key": key, "sentences": sentences}, ensure_ascii=False) + "\n")
+        return [GeneratedSentence(text, tuple(citations), tuple(tuple(x) for x in spans))
+                for text, citations, spans in self._proposals[key]]
 
 
 class CachingEmbedder:
