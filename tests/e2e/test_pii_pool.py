@@ -120,3 +120,49 @@ def test_originals_are_kept_in_page_order_before_each_page_is_yielded():
 def test_a_pool_needs_a_worker():
     with pytest.raises(ValueError):
         DetectorPool(0)
+
+
+ORPHAN_SCRIPT = """
+import sys, time
+sys.path.insert(0, {root!r})
+from pipelines.anonymising.pool import DetectorPool
+from tests.e2e.test_pii_pool import pattern_detector
+pool = DetectorPool(1, factory=pattern_detector)
+pool.submit("warm-up").result(timeout=60)
+print(*pool._pool()._processes, flush=True)
+time.sleep(600)
+"""
+
+
+def test_workers_exit_when_the_service_process_is_killed():
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT.format(root=root)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers, "the pool started no worker"
+    finally:
+        parent.kill()  # SIGKILL: nobody shuts the pool down
+        parent.wait()
+    deadline = time.monotonic() + 15
+    alive = set(workers)
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            if not _running(pid):
+                alive.discard(pid)
+        time.sleep(0.2)
+    assert not alive, "orphaned PII workers kept running"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit may wait for a reaper that never comes)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
