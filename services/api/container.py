@@ -66,13 +66,7 @@ class Container:
         (data_dir / "spool").mkdir(exist_ok=True)
 
         registry = overrides.pop("registry", None) or Registry.from_url(settings.resolved_database_url)
-        audit_key = load_or_create_secret(
-            settings.audit_key.get_secret_value() if settings.audit_key else None, data_dir / "audit.key"
-        )
-        audit = AuditLog(registry.engine, audit_key, data_dir / "audit.head")
-        vault_key = load_or_create_secret(
-            settings.vault_key.get_secret_value() if settings.vault_key else None, data_dir / "vault.key"
-        )
+        audit, vault_key = _audit_and_vault_key(settings, registry)
         keys = KeyStore(registry)
         generated = keys.bootstrap(settings)
 
@@ -96,18 +90,12 @@ class Container:
         parser workers. Raises ``RuntimeError`` when the embedded index is locked by a
         running server."""
         _offline_environment()
-        data_dir = settings.data_dir
         registry = Registry.from_url(settings.resolved_database_url)
-        audit_key = load_or_create_secret(
-            settings.audit_key.get_secret_value() if settings.audit_key else None, data_dir / "audit.key"
-        )
-        vault_key = load_or_create_secret(
-            settings.vault_key.get_secret_value() if settings.vault_key else None, data_dir / "vault.key"
-        )
+        audit, vault_key = _audit_and_vault_key(settings, registry)
         return cls(
-            settings=settings, registry=registry, audit=AuditLog(registry.engine, audit_key, data_dir / "audit.head"),
+            settings=settings, registry=registry, audit=audit,
             keys=KeyStore(registry), index=build_index(settings), sparse=_build_sparse(), parser=None,  # type: ignore[arg-type]
-            metrics=Metrics(), vault_key=vault_key, data_dir=data_dir,
+            metrics=Metrics(), vault_key=vault_key, data_dir=settings.data_dir,
         )
 
     # ---- models ------------------------------------------------------------------
@@ -335,6 +323,19 @@ class Container:
         if callable(close):
             close()
         self.registry.engine.dispose()
+
+
+def _audit_and_vault_key(settings: Settings, registry: Registry) -> tuple[AuditLog, bytes]:
+    """The audit log (its HMAC key from the settings or ``data/audit.key``) and the vault
+    key (settings or ``data/vault.key``); missing key files are created once."""
+    data_dir = settings.data_dir
+    audit_key = load_or_create_secret(
+        settings.audit_key.get_secret_value() if settings.audit_key else None, data_dir / "audit.key"
+    )
+    vault_key = load_or_create_secret(
+        settings.vault_key.get_secret_value() if settings.vault_key else None, data_dir / "vault.key"
+    )
+    return AuditLog(registry.engine, audit_key, data_dir / "audit.head"), vault_key
 
 
 def build_index(settings: Settings) -> VectorIndex:
