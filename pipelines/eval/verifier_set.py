@@ -14,7 +14,14 @@ window of consecutive sentences):
 sentences (positive = unsupported), overall and per kind, for a range of thresholds,
 so the one global threshold can be chosen and justified. Deterministic for a seed.
 
-Run: ``python -m pipelines.eval.verifier_set [--dataset DIR] [--embedder NAME]``.
+``evaluate_attribution`` asks the same of post-hoc attribution (an LLM sentence that
+cites nothing, ``SentenceVerifier.attribute``): each sentence is offered its passage
+among ``distractors`` passages of other documents, and counts as supported when it is
+attributed to any of them. Searching several sources is more lenient than checking
+the one cited; this measures by how much.
+
+Run: ``python -m pipelines.eval.verifier_set [--dataset DIR] [--embedder NAME]
+[--attribution N]``.
 """
 
 from __future__ import annotations
@@ -227,6 +234,37 @@ def evaluate_verifier(
     return out
 
 
+def evaluate_attribution(
+    cases: Sequence[VerifierCase], verifier: SentenceVerifier, *, distractors: int = 3, seed: int = 7
+) -> dict[str, Any]:
+    """Precision/recall at detecting unsupported sentences when each is attributed post
+    hoc among its passage and ``distractors`` passages of other documents (same
+    language, shuffled), at the verifier's threshold. Same report shape as
+    ``evaluate_verifier`` (one threshold)."""
+    rng = random.Random(seed)
+    pool: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for passage, doc_id, lang in sorted({(c.passage, c.doc_id, c.lang) for c in cases}):
+        pool[lang].append((doc_id, passage))
+    scores = []
+    for c in cases:
+        others = [p for d, p in pool[c.lang] if d != c.doc_id]
+        sources = [c.passage, *rng.sample(others, min(distractors, len(others)))]
+        rng.shuffle(sources)
+        attributed = verifier.attribute(c.sentence, sources, lang=c.lang)
+        # 1.0 = supported (attributed somewhere), 0.0 = flagged unsupported.
+        scores.append(1.0 if attributed else 0.0)
+    t = verifier.threshold
+    out: dict[str, Any] = {"n": len(cases), "kinds": {}, "distractors": distractors,
+                           "thresholds": {t: _pr(cases, scores, 0.5)}}
+    out["at_threshold"] = {"threshold": t, **_pr(cases, scores, 0.5)}
+    for kind in (*SUPPORTED_KINDS, *UNSUPPORTED_KINDS):
+        idx = [i for i, c in enumerate(cases) if c.kind == kind]
+        if idx:
+            flagged = sum(1 for i in idx if scores[i] < 0.5)
+            out["kinds"][kind] = {"n": len(idx), "flagged_unsupported": round(flagged / len(idx), 3)}
+    return out
+
+
 def _pr(cases: Sequence[VerifierCase], scores: Sequence[float], t: float) -> dict[str, float]:
     tp = sum(1 for c, s in zip(cases, scores) if not c.supported and s < t)
     fp = sum(1 for c, s in zip(cases, scores) if c.supported and s < t)
@@ -260,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-kind", type=int, default=80)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument("--attribution", type=int, default=0, metavar="N",
+                        help="also measure post-hoc attribution: each sentence among its passage and N others")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -274,6 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = evaluate_verifier(cases, verifier)
     title = f"verifier ({'lexical only' if embedder is None else 'lexical + ' + embedder.name})"
     print(format_verifier_report(report, title=title))
+    if args.attribution:
+        report = evaluate_attribution(cases, verifier, distractors=args.attribution, seed=args.seed)
+        print()
+        print(format_verifier_report(
+            report, title=f"post-hoc attribution among 1 + {args.attribution} passages, {title}"))
     return 0
 
 

@@ -7,6 +7,7 @@ from pipelines.eval.verifier_set import (
     SUPPORTED_KINDS,
     UNSUPPORTED_KINDS,
     build_verifier_set,
+    evaluate_attribution,
     evaluate_verifier,
 )
 from pipelines.verify import SentenceVerifier
@@ -60,4 +61,25 @@ def test_the_report_gives_precision_and_recall_per_threshold_and_kind():
     # Most changed facts are caught (a changed year can collide with another year of
     # the same passage, which the lexical check cannot tell apart).
     for kind in ("number", "date", "name"):
+        assert report["kinds"][kind]["flagged_unsupported"] >= 0.75, kind
+
+
+OTHER_EN = " ".join(
+    [
+        "The hospital in Leeds treated 1,240 patients with influenza during the winter of 2018.",
+        "Nurses at the clinic in York did not receive the vaccine before December 2018.",
+        "The trial enrolled 96 volunteers and reported no serious adverse events in 2019.",
+    ]
+    * 3
+)
+
+
+def test_post_hoc_attribution_among_other_passages_still_catches_changed_facts():
+    docs = [*_docs(), CorpusDocument("en-2", "en2.txt", "en", "test", OTHER_EN)]
+    cases = build_verifier_set(docs, per_kind=4, seed=1)
+    report = evaluate_attribution(cases, SentenceVerifier(), distractors=2, seed=1)
+    assert report["distractors"] == 2 and report["n"] == len(cases)
+    assert report["kinds"]["verbatim"]["flagged_unsupported"] == 0.0
+    # Offering more sources must not let a changed number or name through.
+    for kind in ("number", "name"):
         assert report["kinds"][kind]["flagged_unsupported"] >= 0.75, kind
