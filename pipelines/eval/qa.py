@@ -663,9 +663,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--llm-timeout", type=float, default=300.0,
                         help="seconds per LLM request (a small local server on a busy CPU is slow)")
+    parser.add_argument("--llm-max-tokens", type=int, default=256, help="answer length cap per LLM request")
     parser.add_argument("--llm-replay", type=Path, default=None,
                         help="record the LLM's proposals per question and passages in this JSONL file and "
-                             "replay them on later runs: answerer/verifier changes compared on the same outputs")
+                             "replay them on later runs: answerer/verifier changes compared on the same outputs "
+                             "(one file per model and --llm-max-tokens)")
     parser.add_argument("--per-group", type=int, default=0, help="subsample N questions per group")
     parser.add_argument("--distractor-stride", type=int, default=1,
                         help="with --per-group: index the selected questions' gold documents "
@@ -738,7 +740,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extractive = ExtractiveGenerator(embedder, scorer=scorer)
         generators: dict[str, Any] = {"extractive": extractive}
         if args.base_url:
-            llm: Any = OpenAICompatibleGenerator(args.base_url, args.model, timeout=args.llm_timeout)
+            llm: Any = OpenAICompatibleGenerator(args.base_url, args.model, timeout=args.llm_timeout,
+                                                 max_tokens=args.llm_max_tokens)
             if args.llm_replay:
                 llm = ReplayingGenerator(llm, args.llm_replay)
             generators["openai-compatible"] = llm
