@@ -88,9 +88,9 @@ def image_to_png(data: bytes) -> bytes:
 # process group (a timeout's ``killpg`` ends them with it) and inherit its ``RLIMIT_AS``
 # (each helper is capped like the worker: one parse may use up to (1 + workers) times the
 # cap). Helpers exit when their stdin closes, so a worker that dies leaves none behind for
-# longer than the page in progress. ``OMP_THREAD_LIMIT=1``: tesseract's OpenMP otherwise
-# starts a thread per core in every helper (the command took 8-11 s instead of 1.8 s for
-# one page on this loaded 2-core machine).
+# longer than the page in progress. ``OMP_THREAD_LIMIT=1``: MuPDF's tesseract is built
+# without OpenMP, but the tesseract command (the fallback) otherwise starts a thread per
+# core in every helper (8-11 s instead of 1.8 s for one page on this loaded 2-core machine).
 
 OcrResult = tuple[str, tuple[Block, ...]]
 _PARSE_ERRORS = {cls.__name__: cls for cls in
