@@ -128,15 +128,16 @@ def test_ocr_workers_setting_reaches_the_sandbox(monkeypatch, tmp_path, env, cpu
     assert built["ocr_workers"] == expected
 
 
-def _processes(marker: str) -> set[int]:
-    """Live processes (not zombies) whose command line contains ``marker``."""
+def _ocr_helpers(group: int) -> set[int]:
+    """Live OCR helper processes (not zombies) of the process group ``group``."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state != "Z" and marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+            state, _ppid, pgid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+            if (state != "Z" and int(pgid) == group
+                    and b"serve_ocr_helper" in (entry / "cmdline").read_bytes()):
                 found.add(int(entry.name))
         except OSError:
             continue
@@ -151,13 +152,15 @@ def test_timeout_kills_the_ocr_helpers_with_the_worker():
     seen: set[int] = set()
     watching = threading.Event()
 
-    def watch() -> None:
-        while not watching.is_set():
-            seen.update(_processes("serve_ocr_helper"))
-            time.sleep(0.05)
-
     try:
         sandbox.parse(scanned_pdf(["text:warm-up"]))  # start the worker (imports) outside the budget
+        group = sandbox._idle.queue[0].process.pid  # the worker leads its own process group
+
+        def watch() -> None:
+            while not watching.is_set():
+                seen.update(_ocr_helpers(group))
+                time.sleep(0.05)
+
         sandbox.timeout_s = 4
         watcher = threading.Thread(target=watch)
         watcher.start()
@@ -167,10 +170,10 @@ def test_timeout_kills_the_ocr_helpers_with_the_worker():
         finally:
             watching.set()
             watcher.join()
-        assert len(seen) == 2, "the parse should have started two OCR helpers"
+        assert len(seen) == 2, "the parse should have started two OCR helpers in the worker's group"
         deadline = time.monotonic() + 1  # SIGKILL of the group is immediate
-        while _processes("serve_ocr_helper") & seen and time.monotonic() < deadline:
+        while _ocr_helpers(group) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _processes("serve_ocr_helper") & seen, "an OCR helper outlived its killed worker"
+        assert not _ocr_helpers(group), "an OCR helper outlived its killed worker"
     finally:
         sandbox.close()
