@@ -20,6 +20,10 @@ Before it is scored, a sentence is reduced to plain text (``pipelines.output_saf
 images disappear, links keep their text, HTML tags go, a URL stays only when the cited
 text holds it. So whichever generator wrote it, what reaches the answer is plain text.
 
+A sentence that cites nothing (an LLM that wrote no ``[n]`` marker) can be attributed
+post hoc (``SentenceVerifier.attribute``): the source window with the best support,
+cited only when that support reaches the threshold, so it is held to the same rules.
+
 Text addressed to a model ("ignore previous instructions", fake ``System:`` or
 ``Assistant:`` turns, chat-template tokens) is never evidence, and neither is the rest
 of its paragraph (``instruction_spans``): the sentences around a planted instruction are
@@ -385,9 +389,9 @@ class SentenceVerifier:
         similarity). The best source is returned when it reaches the threshold alone;
         otherwise it is completed, one source at a time up to ``max_sources``, by the
         source that best covers what it lacks, and they are returned together once
-        they reach it (a sentence joining two facts); otherwise nothing. The sentence is judged as plain text without
-        URLs (``to_plain_text(sentence, ())``); a sentence addressed to a model is
-        never attributed.
+        they reach it (a sentence joining two facts); otherwise nothing. The sentence
+        is judged as plain text without URLs (``to_plain_text(sentence, ())``); a
+        sentence addressed to a model is never attributed.
 
         Invariant: a returned set of spans, as quotes, gives the sentence a support of
         at least ``threshold`` under ``assess``. ``verify`` still has the last word.
