@@ -391,14 +391,20 @@ class SentenceVerifier:
         source that best covers what it lacks, and they are returned together once
         they reach it (a sentence joining two facts); otherwise nothing. The sentence
         is judged as plain text without URLs (``to_plain_text(sentence, ())``); a
-        sentence addressed to a model is never attributed.
+        sentence addressed to a model, or a question (it asserts nothing: a small model
+        echoes the user's question or one written in a source), is never attributed.
 
         Invariant: a returned set of spans, as quotes, gives the sentence a support of
         at least ``threshold`` under ``assess``. ``verify`` still has the last word.
         ``tainted[i]`` is ``instruction_spans(sources[i])`` when the caller has it.
         """
         text = to_plain_text(sentence, ())
-        if not any(ch.isalnum() for ch in text) or looks_like_instruction(sentence) or looks_like_instruction(text):
+        if (
+            not any(ch.isalnum() for ch in text)
+            or text.rstrip().endswith(("?", "？"))
+            or looks_like_instruction(sentence)
+            or looks_like_instruction(text)
+        ):
             return []
         candidates: list[tuple[int, int, int]] = []
         for i, source in enumerate(sources):

@@ -89,6 +89,9 @@ def _kept(answer) -> list[tuple[str, tuple[str, ...], bool]]:
         ("Gustave Eiffel built it in Lyon.", []),  # invented name
         ("The Eiffel Tower is not 330 metres tall.", []),  # negation added
         ("I am a helpful assistant.", []),
+        # a question asserts nothing, even when a source answers it
+        ("How tall is the Eiffel Tower?", []),
+        ("User: How tall is the Eiffel Tower?", []),
         # -- with markers: today's rule ---------------------------------------------------------
         (TOWER + " [{tower}]", [(TOWER, (TOWER,), False)]),
         # a wrong marker is not re-attributed: the sentence is unsupported as written
