@@ -1,14 +1,18 @@
 """Ingestion benchmark: the pipeline stage by stage next to the raw floors of the same run.
 
     .venv/bin/python bench/ingest.py [--pages 200] [--embedder use-multilingual-v3] [--anonymise]
+                                     [--pii-workers N] [--index qdrant-edge|qdrant-local]
                                      [--write bench/BENCHMARKS.md]
 
 A generated text PDF (French and English sentences, several paragraphs per page) is
 ingested by the real pipeline (sandboxed PyMuPDF parser, sentence chunker, embedder,
-lexical sparse encoder, on-disk embedded Qdrant). The raw floors are measured in the same
-process on the same data: PyMuPDF ``get_text`` alone, the embedder's raw encode of the
-same chunk texts, a raw qdrant-client upsert of the same vectors. The ratio compares the
-pipeline's wall time with the sum of the floors.
+lexical sparse encoder, on-disk embedded index; with ``--anonymise`` the service's
+``PseudonymisingPreparer``, detecting in ``--pii-workers`` processes). The raw floors
+are measured in the same process on the same data, one stage after the other: PyMuPDF
+``get_text`` alone, the detector's spaCy NER alone, the embedder's raw encode of the same
+chunk texts, the backend's own upsert of the same vectors. The ratio compares the
+pipeline's wall time with the sum of the floors: above 1 is overhead; below 1 means
+stages overlap (PII detection in other processes while this one embeds).
 """
 
 from __future__ import annotations
@@ -226,7 +230,7 @@ def markdown(summary: dict, report: dict, command: str) -> str:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"embedder {report['embedder']}; index {report['backend']}; "
         f"pseudonymisation {'on, PII workers ' + str(report['pii_workers']) if report['anonymise'] else 'off'}; "
-        f"medians of {len(report['runs'])} runs, one process.",
+        f"medians of {len(report['runs'])} runs; floors measured one after the other in the bench process.",
         "",
         f"{s['pages']} pages, {s['chunks']} chunks. Pipeline: **{s['pages'] / s['pipeline_s']:.1f} pages/s**, "
         f"{s['chunks'] / s['pipeline_s']:.1f} chunks/s ({s['pipeline_s']:.2f} s).",

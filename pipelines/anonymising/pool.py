@@ -141,7 +141,8 @@ class PseudonymisingPreparer:
 
     Calling it prepares one page in this thread. ``stream`` prepares a document's pages in
     order; with a ``pool``, detection of up to ``lookahead`` pages runs ahead in the
-    pool's processes while the caller chunks and embeds the pages already yielded.
+    pool's processes while the caller chunks and embeds the pages already yielded (the
+    queued pages' texts are already in memory; results are span lists).
     ``keep_original`` (``scope.store_original_page``) is called for each page, in order,
     before its pseudonymised text is yielded: re-pseudonymisation needs the originals.
     """
@@ -154,7 +155,10 @@ class PseudonymisingPreparer:
         self.entities = entities
         self.keep_originals = keep_originals
         self.pool = pool
-        self.lookahead = lookahead or (2 * pool.workers + 2 if pool is not None else 0)
+        # Far enough ahead to keep the workers busy while this thread embeds a whole batch
+        # (64 chunks, ~30 pages of prose): with a few pages only, the workers idled during
+        # each embedding call and the stages barely overlapped (bench/BENCHMARKS.md).
+        self.lookahead = lookahead or (max(64, 4 * pool.workers) if pool is not None else 0)
 
     def __call__(self, page: Page, document_id: str, *, detected=None):
         from pipelines.ingest import PreparedPage
