@@ -211,7 +211,10 @@ def corpus_api(tmp_path_factory):
     from services.api.settings import Settings
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("injection"), api_keys=json.dumps(list(KEYS.values())),
-                        qdrant_path=":memory:", preload_models=False, ocr_max_pages=0)
+                        qdrant_path=":memory:", preload_models=False, ocr_max_pages=0,
+                        # what is tested is safety, not speed: SmolLM2 on a loaded 2-core
+                        # machine took over the default 120 s once (3 tokens/s)
+                        ask_timeout_s=600, extract_timeout_s=600)
     app = create_app(settings)
     ids: dict[str, str] = {}
     with TestClient(app) as client:
