@@ -357,8 +357,8 @@ def build_index(settings: Settings) -> VectorIndex:
         from pipelines.indexing.edge_index import QdrantEdgeIndex
 
         if settings.resolved_qdrant_path == ":memory:":
-            return QdrantEdgeIndex.temporary()
-        return QdrantEdgeIndex(settings.resolved_qdrant_path)
+            return QdrantEdgeIndex.temporary(hnsw_ef=settings.edge_hnsw_ef)
+        return QdrantEdgeIndex(settings.resolved_qdrant_path, hnsw_ef=settings.edge_hnsw_ef)
     return QdrantIndex.from_location(path=settings.resolved_qdrant_path, url=None)
 
 

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     index at scale") or qdrant-client local mode (brute force; seconds per filtered
     query beyond ~10k chunks). Ignored when ``qdrant_url`` is set: a server is always
     reached through qdrant-client."""
+    edge_hnsw_ef: int = Field(1024, ge=16, le=65536)
+    """Qdrant Edge: candidates a graph search keeps (only segments past ~120k chunks have a
+    graph; smaller ones are scanned exactly). Higher = better recall, slower queries
+    (bench/BENCHMARKS.md, "HNSW tuning")."""
     qdrant_shards: int = Field(1, ge=1)
     qdrant_replication_factor: int = Field(1, ge=1)
     qdrant_write_consistency: int = Field(1, ge=1)
