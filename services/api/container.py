@@ -356,9 +356,10 @@ def build_index(settings: Settings) -> VectorIndex:
     if settings.index_backend == "qdrant-edge":
         from pipelines.indexing.edge_index import QdrantEdgeIndex
 
+        tuning = {"hnsw_ef": settings.edge_hnsw_ef, "indexing_threshold_kb": settings.edge_hnsw_threshold_kb}
         if settings.resolved_qdrant_path == ":memory:":
-            return QdrantEdgeIndex.temporary(hnsw_ef=settings.edge_hnsw_ef)
-        return QdrantEdgeIndex(settings.resolved_qdrant_path, hnsw_ef=settings.edge_hnsw_ef)
+            return QdrantEdgeIndex.temporary(**tuning)
+        return QdrantEdgeIndex(settings.resolved_qdrant_path, **tuning)
     return QdrantIndex.from_location(path=settings.resolved_qdrant_path, url=None)
 
 

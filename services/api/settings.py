@@ -55,10 +55,14 @@ class Settings(BaseSettings):
     index at scale") or qdrant-client local mode (brute force; seconds per filtered
     query beyond ~10k chunks). Ignored when ``qdrant_url`` is set: a server is always
     reached through qdrant-client."""
+    edge_hnsw_threshold_kb: int | None = Field(None, ge=1)
+    """Qdrant Edge: a segment holding more vectors than this (KB; 512-d chunks take 2 KB)
+    gets an HNSW graph. Unset (default): never; every query scans the filtered points
+    exactly, which measured faster with an ACL filter up to 1M chunks (bench/BENCHMARKS.md,
+    "Embedded index at scale"). Applies to collections created after it is set."""
     edge_hnsw_ef: int = Field(1024, ge=16, le=65536)
-    """Qdrant Edge: candidates a graph search keeps (only segments past ~120k chunks have a
-    graph; smaller ones are scanned exactly). Higher = better recall, slower queries
-    (bench/BENCHMARKS.md, "HNSW tuning")."""
+    """Qdrant Edge: candidates a graph search keeps (with ``edge_hnsw_threshold_kb``).
+    Higher = better recall, slower queries (bench/BENCHMARKS.md, "HNSW tuning")."""
     qdrant_shards: int = Field(1, ge=1)
     qdrant_replication_factor: int = Field(1, ge=1)
     qdrant_write_consistency: int = Field(1, ge=1)

@@ -9,14 +9,17 @@ from services.api.container import build_index
 from services.api.settings import Settings
 
 
-@pytest.mark.parametrize(("env", "expected_ef"), [({}, 1024), ({"DOCINTEL_EDGE_HNSW_EF": "4096"}, 4096)])
-def test_edge_graph_search_width_comes_from_the_settings(tmp_path, monkeypatch, env, expected_ef):
+@pytest.mark.parametrize(("env", "expected_ef", "expected_threshold"), [
+    ({}, 1024, None),  # no graph: exact scans
+    ({"DOCINTEL_EDGE_HNSW_EF": "4096", "DOCINTEL_EDGE_HNSW_THRESHOLD_KB": "250000"}, 4096, 250_000),
+])
+def test_edge_graph_settings_reach_the_index(tmp_path, monkeypatch, env, expected_ef, expected_threshold):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     index = build_index(Settings(data_dir=tmp_path))
     try:
         assert type(index).__name__ == "QdrantEdgeIndex"
-        assert index.hnsw_ef == expected_ef
+        assert (index.hnsw_ef, index.indexing_threshold_kb) == (expected_ef, expected_threshold)
     finally:
         index.close()
 
