@@ -222,6 +222,9 @@ class IngestPipeline:
             raise JobCancelled("the job was cancelled")
 
 
+PROGRESS_INTERVAL_S = 0.5
+
+
 class _ChunkBatcher:
     """Collects a document's chunks page by page and writes them ``batch_size`` at a time
     (dense + sparse vectors, upserted as not-yet-ready points).
@@ -242,6 +245,7 @@ class _ChunkBatcher:
         self.offsets_by_page: dict[int, OffsetMap] = {}
         self.written = 0
         self.ms = dict.fromkeys(("anonymise", "chunk", "embed", "sparse", "upsert"), 0.0)
+        self._reported_at = time.monotonic()
 
     def add_page(self, item: PreparedPage, chunker: Chunker) -> None:
         self.prepared.append(item)
@@ -263,10 +267,16 @@ class _ChunkBatcher:
         if self.pending:
             self._write(self.pending)
             self.pending = []
-        self._report()
+        self._report(final=True)
 
-    def _report(self) -> None:
+    def _report(self, *, final: bool = False) -> None:
         # Pages whose chunks are all written (the chunk total is known only at the end).
+        # At most every PROGRESS_INTERVAL_S: a job's progress is a database write, and a
+        # page of a long document takes milliseconds.
+        now = time.monotonic()
+        if not final and now - self._reported_at < PROGRESS_INTERVAL_S:
+            return
+        self._reported_at = now
         waiting = len({c.page for c in self.pending})
         self.progress("index", len(self.prepared) - waiting, self.total_pages)
 
