@@ -108,19 +108,47 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Answer-sized sentence boundaries of ``text`` as ``(start, end)`` offsets, in order.
 
     The chunker's rule-based splitter, plus two rules that keep answers short and
-    readable: a line break always ends a sentence (headings, list items and table rows
-    of parsed documents carry no full stop), and a sentence longer than 500 characters
-    is cut at a line break or a space. Invariants: spans are sorted, disjoint, trimmed
-    and non-empty, and cover every non-blank character.
+    readable: a line break ends a sentence (headings, list items and table rows of
+    parsed documents carry no full stop) unless it is a soft wrap, i.e. the line does not
+    end with punctuation and the next one starts with a lower-case letter (PDF text
+    breaks lines inside sentences: "La\nfranchise s'élève à 150 euros."); and a sentence
+    longer than 500 characters is cut at a line break or a space. Invariants: spans are
+    sorted, disjoint, trimmed and non-empty, and cover every non-blank character.
     """
     from pipelines.chunking.sentences import split_long_span, split_sentences
 
     spans: list[tuple[int, int]] = []
-    for line in _LINE_RE.finditer(text):
-        base = line.start()
-        for start, end in split_sentences(line.group(0)):
-            spans.extend(split_long_span(text, base + start, base + end, _MAX_SENTENCE_CHARS))
+    for base, end in _wrapped_lines(text):
+        for start, stop in split_sentences(text[base:end]):
+            spans.extend(split_long_span(text, base + start, base + stop, _MAX_SENTENCE_CHARS))
     return spans
+
+
+# A line that may continue on the next: it ends inside a sentence (a word, a number, a
+# comma, a closing bracket or quote, a hyphen), not with . ! ? : ; or a list marker.
+_SOFT_WRAP_END_RE = re.compile(r"[\w,)\]»”’'-]$")
+
+
+def _wrapped_lines(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of the lines of ``text``, a soft-wrapped line joined to the next:
+    it ends inside a sentence and the next line, directly after one line break, starts
+    with a lower-case letter (headings and list items do not). Table rows (cells
+    joined by ``|``, as the parsers render tables) are never joined."""
+    runs: list[tuple[int, int]] = []
+    for line in _LINE_RE.finditer(text):
+        start, end = line.span()
+        if runs:
+            previous_start, previous_end = runs[-1]
+            if (
+                text[previous_end:start] == "\n"
+                and _SOFT_WRAP_END_RE.search(text[previous_start:previous_end])
+                and line.group(0)[0].islower()
+                and "|" not in text[previous_start:end]
+            ):
+                runs[-1] = (previous_start, end)
+                continue
+        runs.append((start, end))
+    return runs
 
 
 # -- terms ----------------------------------------------------------------------------------
