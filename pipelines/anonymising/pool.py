@@ -177,27 +177,39 @@ class PseudonymisingPreparer:
                 yield self(page, document_id)
             return
         entities = self.entities if self.entities is not None else self.anonymiser.entities
-        pending: deque[tuple[Page, Future]] = deque()
+        pending: deque[tuple[Page, Future | None]] = deque()
         upcoming = iter(pages)
+        pool_usable = True
         try:
             while True:
                 while len(pending) < self.lookahead:
                     page = next(upcoming, None)
                     if page is None:
                         break
-                    pending.append((page, self.pool.submit(page.text, None, entities)))
+                    future = None
+                    if pool_usable:
+                        try:
+                            future = self.pool.submit(page.text, None, entities)
+                        except BrokenProcessPool:
+                            # Workers die as they start (memory, a model missing there):
+                            # the rest of this document is detected here.
+                            log.warning("PII detection workers cannot start; detecting in the ingesting thread")
+                            pool_usable = False
+                    pending.append((page, future))
                 if not pending:
                     return
                 page, future = pending.popleft()
-                try:
-                    detected = future.result()
-                except (BrokenProcessPool, CancelledError):
-                    # A worker died (OOM killer, kill -9) or the pool was closed: this page
-                    # is detected here; pages queued on the same workers take this path too.
-                    log.warning("PII detection worker lost; detecting page in the ingesting thread")
-                    self.pool.recover(future)
-                    detected = None
+                detected = None
+                if future is not None:
+                    try:
+                        detected = future.result()
+                    except (BrokenProcessPool, CancelledError):
+                        # A worker died (OOM killer, kill -9) or the pool was closed: this
+                        # page is detected here; pages queued on the same workers too.
+                        log.warning("PII detection worker lost; detecting page in the ingesting thread")
+                        self.pool.recover(future)
                 yield self(page, document_id, detected=detected)
         finally:
             for _, future in pending:
-                future.cancel()
+                if future is not None:
+                    future.cancel()

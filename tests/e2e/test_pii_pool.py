@@ -166,3 +166,19 @@ def _running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def broken_factory():
+    raise MemoryError("no room for the models")
+
+
+def test_workers_that_cannot_start_leave_detection_to_the_ingesting_thread():
+    anonymiser = Anonymiser(pattern_detector())
+    expected = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False))
+    pool = DetectorPool(1, factory=broken_factory)
+    try:
+        got = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False,
+                                                    pool=pool))
+    finally:
+        pool.close()
+    assert got == expected
