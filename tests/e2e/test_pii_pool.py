@@ -31,18 +31,23 @@ def prepared_pages(preparer, document_id="doc-1"):
     return [(p.page.text, p.page.blocks, p.offsets, p.pii) for p in preparer.stream(PAGES, document_id)]
 
 
+def in_process_and_pooled(anonymiser, pool: DetectorPool, **preparer_options):
+    """PAGES prepared without a pool, then through ``pool`` (closed afterwards)."""
+    in_process = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False))
+    try:
+        pooled = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False,
+                                                       pool=pool, **preparer_options))
+    finally:
+        pool.close()
+    return in_process, pooled
+
+
 @pytest.mark.slow
 def test_pooled_detection_stores_the_same_pages_as_in_process_detection():
     from pipelines.anonymising.pool import default_detector
 
-    anonymiser = Anonymiser(default_detector())
-    in_process = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False))
-    pool = DetectorPool(1)  # one worker: each one loads the spaCy pipelines (~10 s)
-    try:
-        pooled = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False,
-                                                       pool=pool))
-    finally:
-        pool.close()
+    # one worker: each one loads the spaCy pipelines (~10 s)
+    in_process, pooled = in_process_and_pooled(Anonymiser(default_detector()), DetectorPool(1))
     assert pooled == in_process
     assert "Jean-Pierre Dupont" not in pooled[0][0] and "john.smith@example.com" not in pooled[1][0]
     # the same person gets the same token on every page of the document
@@ -74,14 +79,8 @@ def test_a_killed_worker_costs_no_page():
 
 
 def test_two_workers_yield_the_pages_in_order():
-    anonymiser = Anonymiser(pattern_detector())
-    expected = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False))
-    pool = DetectorPool(2, factory=pattern_detector)
-    try:
-        pooled = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False,
-                                                       pool=pool, lookahead=5))
-    finally:
-        pool.close()
+    expected, pooled = in_process_and_pooled(Anonymiser(pattern_detector()),
+                                             DetectorPool(2, factory=pattern_detector), lookahead=5)
     assert pooled == expected
 
 
@@ -173,12 +172,5 @@ def broken_factory():
 
 
 def test_workers_that_cannot_start_leave_detection_to_the_ingesting_thread():
-    anonymiser = Anonymiser(pattern_detector())
-    expected = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False))
-    pool = DetectorPool(1, factory=broken_factory)
-    try:
-        got = prepared_pages(PseudonymisingPreparer(anonymiser, InMemoryTokenStore(), keep_originals=False,
-                                                    pool=pool))
-    finally:
-        pool.close()
+    expected, got = in_process_and_pooled(Anonymiser(pattern_detector()), DetectorPool(1, factory=broken_factory))
     assert got == expected
