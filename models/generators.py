@@ -18,6 +18,8 @@ Both expose ``name`` and ``version``, recorded with every answer.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -150,8 +152,7 @@ def _addressed_to_model(sentence: SentenceCandidate, tainted: dict[int, list[tup
 
 
 def _with_score(c: SentenceCandidate, score: float) -> SentenceCandidate:
-    return SentenceCandidate(c.passage, c.start, c.end, c.text, c.lexical, c.context_lexical,
-                             c.numeric, c.similarity, score)
+    return dataclasses.replace(c, score=score)
 
 
 def _key(text: str) -> str:

@@ -9,7 +9,8 @@ given, so callers can turn any unit back into an exact span of a stored page.
   informativeness weight taken from general word frequencies (``wordfreq``), so that
   "Ireland" counts more than "year" without any corpus statistics.
 * ``numbers`` — numeric values normalised so that "16,684,172", "16 684 172" and
-  "16684172" compare equal, and "8,5" (French decimal) equals "8.5".
+  "16684172" compare equal, and "8,5" (French decimal) equals "8.5"; ``quantities``
+  the ones that are not part of a name ("COVID-19") or a reference marker ("[6]").
 * ``named_tokens`` — tokens that must be copied exactly, not paraphrased:
   capitalised words inside a sentence, identifiers with digits, pseudonyms
   (``<PERSON_3>``).
@@ -56,21 +57,38 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+# French subject inversion ("expose-t-il", "est-elle", "a-t-on", "sont-ils"): the
+# pronoun is cut off so that the verb matches its other forms ("exposera").
+_INVERSION_RE = re.compile(r"(?:-t)?-(?:il|ils|elle|elles|on|je|tu|nous|vous|ce)$", re.IGNORECASE)
+
+
 def words(text: str) -> list[tuple[str, int, int]]:
     """(word, start, end) for each word, number or pseudonym of ``text``.
 
-    French elisions are split off ("l'Acadie" -> "Acadie") so that the word itself
+    French elisions are split off ("l'Acadie" -> "Acadie") and so are the pronouns of
+    a French subject inversion ("expose-t-il" -> "expose"), so that the word itself
     matches its other occurrences.
     """
     out: list[tuple[str, int, int]] = []
     for m in _WORD_RE.finditer(text):
-        token, start = m.group(0), m.start()
+        token, start, end = m.group(0), m.start(), m.end()
         elided = _ELISION_RE.match(token)
         if elided and len(token) > elided.end():
             start += elided.end()
             token = token[elided.end():]
-        out.append((token, start, m.end()))
+        inverted = _INVERSION_RE.search(token)
+        if inverted and inverted.start() > 0:
+            end -= len(token) - inverted.start()
+            token = token[: inverted.start()]
+        out.append((token, start, end))
     return out
+
+
+def hyphen_parts(token: str) -> list[str]:
+    """The parts of a hyphenated word ("Marie-Antoinette" -> ["Marie", "Antoinette"]);
+    [] for a plain word."""
+    parts = [p for p in re.split(r"[-'’]", token) if p]
+    return parts if len(parts) > 1 else []
 
 
 # -- languages ------------------------------------------------------------------------------
@@ -203,7 +221,8 @@ def stem(word: str, lang: str) -> str:
 
 @dataclass(frozen=True)
 class Terms:
-    """Content words of a text: stem -> weight (stop words and 1-letter words dropped).
+    """Content words of a text: stem -> weight (stop words and 1-letter words dropped;
+    hyphenated words split into their parts).
 
     Numbers are terms too, keyed ``#<normalised value>`` with ``NUMBER_WEIGHT``.
     """
@@ -214,12 +233,15 @@ class Terms:
     def of(text: str, lang: str) -> Terms:
         stops = _stop_words(lang)
         weights: dict[str, float] = {}
-        for token, _, _ in words(text):
-            key = fold(token)
-            if len(key) < 2 or key.isdigit() or key in stops:
-                continue
-            s = stem(token, lang)
-            weights[s] = max(weights.get(s, 0.0), term_weight(token, lang))
+        for word, _, _ in words(text):
+            # A hyphenated word counts by its parts, which ``all_stems`` finds whether
+            # the other text hyphenates them or not.
+            for token in hyphen_parts(word) or [word]:
+                key = fold(token)
+                if len(key) < 2 or key.isdigit() or key in stops:
+                    continue
+                s = stem(token, lang)
+                weights[s] = max(weights.get(s, 0.0), term_weight(token, lang))
         for value in numbers(text):
             weights["#" + value] = NUMBER_WEIGHT
         return Terms(weights)
@@ -236,15 +258,54 @@ class Terms:
             return 1.0
         return sum(w for s, w in self.weights.items() if s in keys) / total
 
+    def respelled_as(self, vocabulary: set[str], *, min_chars: int = 7) -> Terms:
+        """These terms with each one absent from ``vocabulary`` replaced by the single
+        vocabulary stem one edit away (insertion, deletion, substitution or swap of
+        neighbours), same first letter, when there is exactly one: a typo in a question
+        ("suproduction") should not read as a missing subject. Stems shorter than
+        ``min_chars`` and numbers are never respelled (short words are one edit away
+        from too many others)."""
+        respelled: dict[str, float] = {}
+        for term, weight in self.weights.items():
+            if term not in vocabulary and len(term) >= min_chars and not term.startswith("#"):
+                near = [v for v in vocabulary
+                        if abs(len(v) - len(term)) <= 1 and v[:1] == term[:1] and _one_edit(term, v)]
+                if len(near) == 1:
+                    term = near[0]
+            respelled[term] = max(respelled.get(term, 0.0), weight)
+        return Terms(respelled)
+
     def missing_from(self, other: Terms | set[str]) -> list[str]:
         keys = other.weights if isinstance(other, Terms) else other
         return [s for s in self.weights if s not in keys]
 
 
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by exactly one insertion, deletion, substitution or swap
+    of two neighbouring characters."""
+    if a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    if len(long_) - len(short) != 1:
+        return False
+    i = next((k for k, (x, y) in enumerate(zip(short, long_)) if x != y), len(short))
+    return short[i:] == long_[i + 1:]
+
+
 def all_stems(text: str, lang: str) -> set[str]:
-    """Stems of every word of ``text`` (stop words included) and its numbers as
-    ``#value``: the 'found in' side of a coverage test."""
-    found = {stem(token, lang) for token, _, _ in words(text) if not token.isdigit()}
+    """Stems of every word of ``text`` (stop words included), of the parts of its
+    hyphenated words ("Marie-Antoinette" is found by "Marie Antoinette") and its
+    numbers as ``#value``: the 'found in' side of a coverage test."""
+    found: set[str] = set()
+    for token, _, _ in words(text):
+        if token.isdigit():
+            continue
+        found.add(stem(token, lang))
+        found.update(stem(part, lang) for part in hyphen_parts(token))
     found.update("#" + value for value in numbers(text))
     return found
 
@@ -278,6 +339,28 @@ def _normalise_number(raw: str) -> str:
 def numbers(text: str) -> list[str]:
     """Normalised numeric values of ``text`` in order ("$16,684,172" -> "16684172")."""
     return [_normalise_number(m.group(0)) for m in _NUMBER_RE.finditer(text)]
+
+
+# Reference markers of scientific text: "[6]", "[14, 15]", "[3-5]".
+_REFERENCE_RE = re.compile(r"\[\s*\d+(?:\s*[,;–-]\s*\d+)*\s*\]")
+
+
+def quantities(text: str) -> list[str]:
+    """``numbers`` that state a quantity, a date or an amount: not the digits of a name
+    ("COVID-19", "SARS-CoV-2", "MKP-1", "2019-nCoV") nor a reference marker ("[14, 15]").
+    What a question asking "how many" or "when" is answered with."""
+    references = [m.span() for m in _REFERENCE_RE.finditer(text)]
+    out = []
+    for m in _NUMBER_RE.finditer(text):
+        start, end = m.span()
+        if start >= 2 and text[start - 1] == "-" and text[start - 2].isalpha():
+            continue
+        if text[end:end + 1] == "-" and text[end + 1:end + 2].isalpha():
+            continue
+        if any(a <= start and end <= b for a, b in references):
+            continue
+        out.append(_normalise_number(m.group(0)))
+    return out
 
 
 def named_tokens(text: str) -> set[str]:

@@ -1,0 +1,84 @@
+"""Content words, numbers and their matching, as the passage scorer, the abstention
+signal and the verifier see them."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines import lexical
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # French subject inversion: the verb alone, so that it matches its other forms
+    ("expose-t-il", ["expose"]),
+    ("est-elle vendue", ["est", "vendue"]),
+    ("A t-on droit", ["A", "t", "droit"]),
+    ("a-t-on droit", ["a", "droit"]),
+    ("sont-ils d'accord", ["sont", "accord"]),
+    # elision, hyphenated names and fixed phrases are left whole
+    ("l'Acadie", ["Acadie"]),
+    ("Marie-Antoinette", ["Marie-Antoinette"]),
+    ("peut-être", ["peut-être"]),
+])
+def test_words(text, expected):
+    found = lexical.words(text)
+    assert [w for w, _, _ in found] == expected
+    assert all(text[s:e] == w for w, s, e in found)
+
+
+@pytest.mark.parametrize(("question", "passage", "found"), [
+    # hyphenated either side
+    ("Marie Antoinette", "la reine Marie-Antoinette", True),
+    ("Marie-Antoinette", "la reine Marie Antoinette", True),
+    ("Avec qui expose-t-il ?", "Il exposera aux côtés de trois artistes.", True),
+    ("Jane est-elle d'accord ?", "Simon n'est pas d'accord.", False),
+])
+def test_coverage_across_hyphens_and_inversions(question, passage, found):
+    terms = lexical.Terms.of(question, "fr")
+    coverage = terms.coverage_in(lexical.all_stems(passage, "fr"))
+    assert (coverage == 1.0) is found
+
+
+@pytest.mark.parametrize(("a", "b", "one_edit"), [
+    ("surproduct", "suproduct", True),    # deletion
+    ("suproduct", "surproduct", True),    # insertion
+    ("cereal", "cerial", True),           # substitution
+    ("recieve", "receive", True),         # neighbours swapped
+    ("abcd", "abcd", False),              # identical
+    ("abcd", "badc", False),              # two swaps
+    ("abcdef", "abcdxyz", False),         # two edits
+])
+def test_one_edit(a, b, one_edit):
+    assert lexical._one_edit(a, b) is one_edit
+
+
+@pytest.mark.parametrize(("question", "vocabulary_text", "expected_keys"), [
+    # a typo is read as the one word of the passages one edit away
+    ("la suproduction de céréales", "la surproduction de céréales",
+     {"surproduct", "cereal"}),
+    # two words one edit away: ambiguous, left as it is
+    ("les insurgés madrilans", "les madrilènes et les madrilins", {"insurg", "madrilan"}),
+    # short words are never respelled (too many neighbours), nor numbers
+    ("le tarif 2019", "le tarifs 2018", {"tarif", "#2019"}),
+    # a word already present stays
+    ("la franchise", "la franchise et la franchisé", {"franchis"}),
+])
+def test_respelled_as(question, vocabulary_text, expected_keys):
+    terms = lexical.Terms.of(question, "fr")
+    respelled = terms.respelled_as(lexical.all_stems(vocabulary_text, "fr"))
+    assert set(respelled.weights) == expected_keys
+    assert respelled.total == pytest.approx(terms.total)
+
+
+@pytest.mark.parametrize(("text", "quantities"), [
+    ("10 people died", ["10"]),
+    ("COVID-19 and SARS-CoV-2", []),
+    ("MKP-1 regulates MAPK", []),
+    ("2019-nCoV was found in 2019", ["2019"]),
+    ("as reported [6] [14, 15] in 12 cases", ["12"]),
+    ("the 3-5 year range", ["3", "5"]),
+    ("fin 2018, 1 500 euros", ["2018", "1500"]),
+    ("13.3% (95% CI 6.9-23.6%)", ["13.3", "95", "6.9", "23.6"]),
+])
+def test_quantities_leave_out_names_and_reference_markers(text, quantities):
+    assert lexical.quantities(text) == quantities

@@ -1,0 +1,67 @@
+"""Second-stage scoring signals (``pipelines.retrieval.PassageScorer``), without an
+embedder: each row is a question, one passage, and what the scorer must see in it."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.retrieval import PassageScorer
+from pipelines.types import ScoredChunk
+
+
+def _chunk(text: str, *, page: int = 1, start: int = 0, cid: str = "c") -> ScoredChunk:
+    return ScoredChunk(cid, 0.5, {"text": text, "page": page, "start": start, "end": start + len(text),
+                                  "document_id": "d"})
+
+
+def _sentences(question: str, text: str, lang: str, **chunk) -> dict[str, object]:
+    (passage,) = PassageScorer().score(question, [_chunk(text, **chunk)], lang=lang)
+    return {s.text: s for s in passage.sentences}
+
+
+@pytest.mark.parametrize(("question", "lang", "text", "answer_type"), [
+    # who / where / a name: a sentence holding a name the question does not
+    ("Qui a signé le contrat ?", "fr",
+     "Le contrat a été signé par Jean Dupont. Le contrat a été signé hier.",
+     {"Le contrat a été signé par Jean Dupont.": 1.0, "Le contrat a été signé hier.": 0.0}),
+    ("Where is the head office of Acme?", "en",
+     "Acme has its head office in Lyon. Acme has a head office.",
+     {"Acme has its head office in Lyon.": 1.0, "Acme has a head office.": 0.0}),
+    # how many: a number the question does not hold, not the digits of a name or a reference
+    ("How many deaths from COVID-19 were reported?", "en",
+     "COVID-19 deaths were reported [4]. COVID-19 caused 250 deaths.",
+     {"COVID-19 deaths were reported [4].": 0.0, "COVID-19 caused 250 deaths.": 1.0}),
+    # neither: no answer-type signal
+    ("Pourquoi le contrat a-t-il été résilié ?", "fr",
+     "Le contrat a été résilié par Jean Dupont en 2020.",
+     {"Le contrat a été résilié par Jean Dupont en 2020.": 0.0}),
+])
+def test_answer_type_signal(question, lang, text, answer_type):
+    sentences = _sentences(question, text, lang)
+    assert {t: sentences[t].numeric for t in answer_type} == answer_type
+
+
+@pytest.mark.parametrize(("page", "start", "lead"), [
+    (1, 0, 0.1),       # the opening of a document
+    (1, 300, 0.05),    # decays with the character offset
+    (1, 2700, 0.01),
+    (2, 0, 0.0),       # later pages get nothing
+])
+def test_lead_prior(page, start, lead):
+    text = "La franchise est de 150 euros."
+    (sentence,) = _sentences("Quelle est la franchise ?", text, "fr", page=page, start=start).values()
+    assert sentence.lead == pytest.approx(lead)
+
+
+def test_lead_prior_is_part_of_the_score():
+    text = "La franchise est de 150 euros."
+    at_top = _sentences("Quelle est la franchise ?", text, "fr", start=0)[text]
+    later = _sentences("Quelle est la franchise ?", text, "fr", page=3)[text]
+    assert at_top.score - later.score == pytest.approx(at_top.lead)
+
+
+def test_a_typo_in_the_question_does_not_read_as_a_missing_subject():
+    (passage,) = PassageScorer().score(
+        "Où la suproduction de céréales est-elle vendue ?",
+        [_chunk("La surproduction de céréales est vendue à Fredericton.")], lang="fr")
+    assert passage.evidence == pytest.approx(1.0)
