@@ -19,7 +19,6 @@ Both expose ``name`` and ``version``, recorded with every answer.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -29,7 +28,7 @@ from typing import Any
 
 from pipelines import lexical
 from pipelines.ports import Embedder
-from pipelines.retrieval import PassageScorer, ScoredPassage, SentenceCandidate
+from pipelines.retrieval import PassageScorer, ScoredPassage, SentenceCandidate, is_yes_no_question
 from pipelines.types import GeneratedSentence, ScoredChunk
 from pipelines.verify import in_spans, instruction_spans, looks_like_instruction
 
@@ -94,15 +93,22 @@ class ExtractiveGenerator:
         candidates: list[SentenceCandidate] = []
         # Local, not on self: one generator serves concurrent requests.
         tainted = {p.first_stage_rank: instruction_spans(p.chunk.text) for p in scored}
+        closed = is_yes_no_question(question)
         for passage in scored:
             for sentence in passage.sentences:
                 if not _is_readable(sentence.text) or _addressed_to_model(sentence, tainted):
                     continue
                 # A sentence made only of the question's own words (a heading that
-                # restates it) answers nothing.
-                novelty = lexical.Terms.of(sentence.text, lang).missing_from(set(q_terms.weights))
-                score = sentence.score if novelty else sentence.score * 0.5
-                candidates.append(_with_score(sentence, score))
+                # restates it) answers nothing, unless the question is a closed one:
+                # "Un jugement étranger peut être exécuté en France." answers "peut-il
+                # être exécuté ?". A question in the text is never an answer.
+                if sentence.text.rstrip().endswith("?"):
+                    restates = True
+                elif closed:
+                    restates = False
+                else:
+                    restates = not lexical.Terms.of(sentence.text, lang).missing_from(set(q_terms.weights))
+                candidates.append(_with_score(sentence, sentence.score * 0.5 if restates else sentence.score))
         if not candidates:
             return []
         candidates.sort(key=lambda c: -c.score)
@@ -166,8 +172,10 @@ def _repeats(key: str, chosen: set[str]) -> bool:
 
 
 def _is_readable(text: str) -> bool:
-    """At least two words with letters: table rules and lone numbers are not answers."""
-    return sum(1 for t, _, _ in lexical.words(text) if not t.isdigit()) >= 2
+    """At least two words with letters, or a table row with a label and a value
+    ("Issued | 11,328 | 6,662"): table rules and lone numbers are not answers."""
+    named = sum(1 for t, _, _ in lexical.words(text) if not t.isdigit())
+    return named >= 2 or (named == 1 and " | " in text and bool(lexical.numbers(text)))
 
 
 # -- OpenAI-compatible LLM ----------------------------------------------------------------------

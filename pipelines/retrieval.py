@@ -14,6 +14,8 @@ candidate holds but one holds with a one-letter difference, a typo such as
 * ``lexical``: weighted share of the question's content words (Snowball stems,
   rare words weigh more) found in the sentence, and in the sentence with its
   neighbours (the subject of a question is often named one sentence earlier);
+* a table row is read with its table's header row: the header's words count as its
+  context and the header's numbers (years, periods) as its own;
 * ``numeric`` (answer type): question numbers found in the sentence; for questions
   asking for a quantity or a date, whether the sentence holds a number the question
   does not; for questions asking who, where or a name, whether it holds a name
@@ -92,6 +94,31 @@ _NAME_QUESTION_RE = re.compile(
 )
 
 
+_WH_WORD_RE = re.compile(
+    r"\b(qui|que|quoi|quel|quelle|quels|quelles|où|quand|comment|combien|pourquoi|lequel|laquelle"
+    r"|what|which|who|whom|whose|where|when|why|how)\b|\bqu['’]",
+    re.IGNORECASE,
+)
+_YES_NO_RE = re.compile(
+    r"^\s*(is|are|was|were|do|does|did|can|could|should|will|would|has|have|had|may|must)\b"
+    r"|\b\w+-(?:t-)?(?:il|ils|elle|elles|on)\b",
+    re.IGNORECASE,
+)
+
+_EST_CE_QUE_RE = re.compile(r"^\s*est-ce qu(?:e\b|['’])", re.IGNORECASE)
+
+
+def is_yes_no_question(question: str) -> bool:
+    """A closed question ("Peut-on avoir deux passeports ?", "Is the swab sufficient?"),
+    judged on its last clause ("Crit'Air : quelle vignette ?" is open). A sentence that
+    restates such a question affirmatively is its answer."""
+    clause = question.rsplit(":", 1)[-1]
+    rest = _EST_CE_QUE_RE.sub("", clause, count=1)
+    if rest != clause:  # "Est-ce que ..." asks for yes or no unless a wh-word follows
+        return not _WH_WORD_RE.search(rest)
+    return not _WH_WORD_RE.search(clause) and bool(_YES_NO_RE.search(clause))
+
+
 @dataclass(frozen=True)
 class SentenceCandidate:
     """A sentence of a passage, its span inside the passage text, and its scores."""
@@ -146,6 +173,31 @@ class ScoringWeights:
     the dev QA set (sentence ranking, answers among the best three): 0.68 -> 0.70
     overall, French 0.70 -> 0.73, English unchanged at 0.65 but TAT-QA (tables first,
     answers often later) 0.70 -> 0.67; 0.15 helped French more and English less."""
+
+
+def _is_table_row(sentence: str) -> bool:
+    return " | " in sentence
+
+
+def _table_headers(text: str, spans: Sequence[tuple[int, int]]) -> list[int | None]:
+    """For each sentence, the index of its table's header row (the first row of the
+    table it belongs to, when that is another row), else None. Tables are rendered as
+    rows of ``|``-joined cells; a short line without a full stop between rows (a
+    sub-heading such as "Basic earnings per share (cents per share)") stays inside the
+    table."""
+    headers: list[int | None] = []
+    first_row: int | None = None
+    for i, (s, e) in enumerate(spans):
+        sentence = text[s:e]
+        if _is_table_row(sentence):
+            if first_row is None:
+                first_row = i
+            headers.append(first_row if first_row != i else None)
+        else:
+            if len(sentence) > 80 or sentence.rstrip().endswith((".", "!", "?")):
+                first_row = None
+            headers.append(None)
+    return headers
 
 
 class PassageScorer:
@@ -208,15 +260,22 @@ class PassageScorer:
         lexical_rows: list[tuple[int, ScoredChunk, list[tuple[int, int, str, float, float, float, float]], float, float]] = []
         for rank, (chunk, (spans, stems)) in enumerate(zip(chunks, segmented)):
             text = chunk.text
+            headers = _table_headers(text, spans)
             rows = []
             for i, (s, e) in enumerate(spans):
                 context = set().union(*stems[max(0, i - 1) : i + 2])
+                header = headers[i]
+                if header is not None:
+                    # A table row is read with its table's header ("Issued | 11,328" under
+                    # "Years ended August 31, | 2019 | 2018").
+                    context |= stems[header]
                 lex = q_terms.coverage_in(stems[i])
                 ctx = q_terms.coverage_in(context)
                 sentence_numbers = set(lexical.quantities(text[s:e]))
                 numeric = 0.0
                 if q_numbers:
-                    numeric = len(q_numbers & sentence_numbers) / len(q_numbers)
+                    header_numbers = set(lexical.quantities(text[slice(*spans[header])])) if header is not None else set()
+                    numeric = len(q_numbers & (sentence_numbers | header_numbers)) / len(q_numbers)
                 if asks_quantity and sentence_numbers - q_numbers:
                     numeric = max(numeric, 1.0)
                 if asks_name and lexical.named_tokens(text[s:e]) - q_names:

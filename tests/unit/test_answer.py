@@ -330,3 +330,38 @@ def test_extractive_answer_skips_fragments_of_a_chosen_sentence():
     assert texts[0] == "The policyholder must notify the insurer of any claim within thirty days."
     assert not any(t != texts[0] and t.lower() in texts[0].lower() for t in texts[1:])
     assert all(page.text[c.start : c.end] == c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(("question", "text", "first"), [
+    # a closed question is answered by the sentence that restates it affirmatively
+    ("Un jugement civil étranger peut-il être exécuté en France ?",
+     "Un jugement civil étranger peut-il être exécuté en France ?\n"
+     "Un jugement civil étranger peut être exécuté en France.\n"
+     "Un tribunal étranger rend parfois un jugement civil.",
+     "Un jugement civil étranger peut être exécuté en France."),
+    # an open one is not: the answer must bring something the question lacks
+    ("Qu'est-ce qu'un jugement civil étranger ?",
+     "Qu'est-ce qu'un jugement civil étranger ?\n"
+     "Le jugement civil étranger.\n"
+     "Un jugement civil étranger est une décision rendue par un tribunal d'un autre pays.",
+     "Un jugement civil étranger est une décision rendue par un tribunal d'un autre pays."),
+])
+def test_extractive_restatements_answer_closed_questions_only(question, text, first):
+    chunk = ScoredChunk("d:0", 0.5, {"text": text, "page": 2, "start": 0, "end": len(text), "document_id": "d"})
+    proposals = ExtractiveGenerator(None).generate(question, [chunk])
+    assert proposals[0].text == first
+    # the question written in the document is never the best answer
+    assert proposals[0].text != text.splitlines()[0]
+
+
+@pytest.mark.parametrize(("text", "readable"), [
+    ("Issued | 11,328 | 6,662", True),       # a table row: label and values
+    ("206.2 | 132.6", False),                # values without a label
+    ("---|---", False),
+    ("Total", False),
+    ("The premium is due.", True),
+])
+def test_readable_answers(text, readable):
+    from models.generators import _is_readable
+
+    assert _is_readable(text) is readable

@@ -65,3 +65,48 @@ def test_a_typo_in_the_question_does_not_read_as_a_missing_subject():
         "Où la suproduction de céréales est-elle vendue ?",
         [_chunk("La surproduction de céréales est vendue à Fredericton.")], lang="fr")
     assert passage.evidence == pytest.approx(1.0)
+
+
+def test_a_table_row_is_read_with_its_header():
+    table = ("Years ended August 31, | 2019 | 2018\n"
+             "Outstanding, beginning of the year | 42,607 | 40,446\n"
+             "Issued | 11,328 | 6,662\n"
+             "Redeemed | (12,351) | (5,549)")
+    sentences = _sentences("How many DSUs were issued in 2019?", table, "en")
+    issued = sentences["Issued | 11,328 | 6,662"]
+    assert issued.numeric == 1.0          # 2019 is in the header, not in the row
+    assert issued.context_lexical > issued.lexical
+
+
+@pytest.mark.parametrize(("text", "header_of_last"), [
+    ("A | 2019 | 2018\nB | 1 | 2\nC | 3 | 4", 0),
+    # a short sub-heading inside the table keeps it one table
+    ("A | 2019 | 2018\nBasic earnings per share (cents)\nC | 3 | 4", 0),
+    # a full sentence ends the table: the next rows start another one
+    ("A | 2019 | 2018\nThe figures below are audited.\nC | 3 | 4\nD | 5 | 6", 2),
+    # the first row of a table has no header of its own
+    ("Intro sentence.\nA | 2019 | 2018", None),
+])
+def test_table_headers(text, header_of_last):
+    from pipelines.lexical import sentence_spans
+    from pipelines.retrieval import _table_headers
+
+    assert _table_headers(text, sentence_spans(text))[-1] == header_of_last
+
+
+@pytest.mark.parametrize(("question", "closed"), [
+    ("Peut-on avoir deux passeports ?", True),
+    ("Un jugement civil étranger peut-il être exécuté en France ?", True),
+    ("Est-ce que la franchise s'applique ?", True),
+    ("Is oral swab sufficient?", True),
+    ("Does the policy cover theft?", True),
+    ("Crit'Air professionnel : quelle vignette pour un véhicule d'entreprise ?", False),
+    ("Comment bénéficier d'un congé sans solde ?", False),
+    ("Qu'est-ce qu'un emploi franc ?", False),
+    ("What is the deductible?", False),
+    ("Que faire quand des squatteurs occupent un logement ?", False),
+])
+def test_is_yes_no_question(question, closed):
+    from pipelines.retrieval import is_yes_no_question
+
+    assert is_yes_no_question(question) is closed
