@@ -110,3 +110,33 @@ def test_is_yes_no_question(question, closed):
     from pipelines.retrieval import is_yes_no_question
 
     assert is_yes_no_question(question) is closed
+
+
+class _RecordingEmbedder:
+    """Embeds every text as the same unit vector and records what it was asked."""
+
+    name, version, dimension = "recording", "1", 2
+
+    def __init__(self) -> None:
+        self.documents: list[str] = []
+
+    def embed_query(self, text):
+        import numpy as np
+
+        return np.array([1.0, 0.0], dtype=np.float32)
+
+    def embed_documents(self, texts):
+        import numpy as np
+
+        self.documents.extend(texts)
+        return np.tile(np.array([1.0, 0.0], dtype=np.float32), (len(texts), 1))
+
+
+def test_similarity_reads_each_sentence_with_the_one_before_it():
+    embedder = _RecordingEmbedder()
+    text = "La médiation est un dispositif. Elle permet de régler un conflit."
+    PassageScorer(embedder).score("À quoi sert la médiation ?", [_chunk(text)], lang="fr")
+    assert sorted(embedder.documents) == sorted([
+        "La médiation est un dispositif.",
+        "La médiation est un dispositif. Elle permet de régler un conflit.",
+    ])
