@@ -31,6 +31,13 @@ def _sentences(question: str, text: str, lang: str, **chunk) -> dict[str, object
     ("How many deaths from COVID-19 were reported?", "en",
      "COVID-19 deaths were reported [4]. COVID-19 caused 250 deaths.",
      {"COVID-19 deaths were reported [4].": 0.0, "COVID-19 caused 250 deaths.": 1.0}),
+    # "qui" / "who" inside a question are relative pronouns, not what it asks
+    ("Quels sont les documents qui prouvent le sinistre ?", "fr",
+     "Le constat signé par Jean Dupont prouve le sinistre.",
+     {"Le constat signé par Jean Dupont prouve le sinistre.": 0.0}),
+    ("By whom was the contract signed?", "en",
+     "The contract was signed by Jane Smith.",
+     {"The contract was signed by Jane Smith.": 1.0}),
     # neither: no answer-type signal
     ("Pourquoi le contrat a-t-il été résilié ?", "fr",
      "Le contrat a été résilié par Jean Dupont en 2020.",
