@@ -12,7 +12,10 @@ A sentence is *supported* when what it asserts can be found in its cited quotes:
 5. when an embedder is given, its cosine similarity to the closest quote sentence is
    blended in as a second signal.
 
-(1)-(3) are hard rules: breaking one caps the support at ``HARD_FAIL_CAP``. The
+(1)-(3) are hard rules, and so is (4) when the content words the quotes lack weigh
+``MAX_UNFOUND_WEIGHT`` or more together (one rare paraphrased word passes; "est un
+équipage d'un pays", two words the quote never says, does not): breaking one caps the
+support at ``HARD_FAIL_CAP``. The
 support is a number in [0, 1]; ``verify`` keeps sentences whose support reaches the
 threshold. A sentence that is a verbatim substring of a quote has support 1.
 
@@ -44,6 +47,10 @@ from pipelines.output_safety import to_plain_text
 from pipelines.ports import Embedder
 
 HARD_FAIL_CAP = 0.2
+MAX_UNFOUND_WEIGHT = 3.5
+"""Total ``lexical.term_weight`` of a sentence's content words absent from its quotes
+at which the sentence counts as asserting what they do not say: about one rare word
+("équipage" 2.7) plus one common one ("pays" 1.2), or two uncommon ones."""
 DEFAULT_SUPPORT_THRESHOLD = 0.6
 """Checked on the perturbed verifier set built from the dev corpus
 (``python -m pipelines.eval.verifier_set``, 560 cases): precision 0.98 / recall 0.92
@@ -214,10 +221,14 @@ class SupportReport:
     missing_names: tuple[str, ...] = ()
     negation_mismatch: bool = False
     verbatim: bool = False
+    unfound_terms: tuple[str, ...] = ()
+    """Stems of the sentence's content words absent from the quotes, when together they
+    weigh ``MAX_UNFOUND_WEIGHT`` or more (empty otherwise)."""
 
     @property
     def hard_failure(self) -> bool:
-        return bool(self.missing_numbers or self.missing_names or self.negation_mismatch)
+        return bool(self.missing_numbers or self.missing_names or self.negation_mismatch
+                    or self.unfound_terms)
 
 
 @dataclass(frozen=True)
@@ -323,6 +334,8 @@ class SentenceVerifier:
         )
 
         coverage = terms.coverage_in(cited_stems)
+        unfound = {t: w for t, w in terms.weights.items() if t not in cited_stems}
+        unfound_terms = tuple(sorted(unfound)) if sum(unfound.values()) >= MAX_UNFOUND_WEIGHT else ()
 
         sentence_neg = lexical.negations(sentence, lang)
         closest_neg = lexical.negations(closest, lang)
@@ -334,6 +347,7 @@ class SentenceVerifier:
             missing_numbers=missing_numbers,
             missing_names=missing_names,
             negation_mismatch=negation_mismatch,
+            unfound_terms=unfound_terms,
         )
         return report, closest
 

@@ -50,6 +50,11 @@ QUOTE_SPF = "Le bail de sortie progressive de la loi de 1948 a une durée de 8 a
         ("Our Products and Licensing segment costs did not increase $8.6 million.", QUOTE_EN, False),
         # right topic, wrong passage
         ("La céramique est adoptée vers -500.", QUOTE_SPF, False),
+        # words the quote never says: one paraphrased word passes, an invented predicate not
+        ("La céramique est utilisée vers -500.", QUOTE_FR, True),
+        ("La céramique est adoptée vers -500 par un équipage d'un pays.", QUOTE_FR, False),
+        ("Products and Licensing segment costs increased $8.6 million because of litigation "
+         "settlements.", QUOTE_EN, False),
     ],
 )
 def test_support_separates_supported_from_perturbed(sentence, quote, supported):
