@@ -90,7 +90,8 @@ _QUANTITY_QUESTION_RE = re.compile(
 # "qui", "où", "who" and "where" only open a question ("Qui a signé ?", "Par qui ?"):
 # inside one they are relative pronouns ("les documents qui ...").
 _NAME_QUESTION_RE = re.compile(
-    r"^\W*(?:(?:à|de|par|pour|avec|chez|d'|in|from|by|for|with|to)\s*)?(?:qui|où|who|whom|whose|where)\b"
+    r"^\W*(?:(?:à|de|par|pour|avec|chez|sur|contre|vers|d'|in|from|by|for|with|to|about|on|against)\s*)?"
+    r"(?:qui|où|who|whom|whose|where)\b"
     r"|\b(which (country|city|company|organi[sz]ation)|what is the name"
     r"|quel(le)?s? (pays|ville|région|entreprise|société|organisme)|comment s'appel\w*"
     r"|quel(le)?s? (est|était|sont|étaient) (le|la|les) noms?)\b",
