@@ -87,7 +87,7 @@ def words(text: str) -> list[tuple[str, int, int]]:
 def hyphen_parts(token: str) -> list[str]:
     """The parts of a hyphenated word ("Marie-Antoinette" -> ["Marie", "Antoinette"]);
     [] for a plain word."""
-    parts = [p for p in re.split(r"[-'’]", token) if p]
+    parts = [p for p in token.split("-") if p]
     return parts if len(parts) > 1 else []
 
 

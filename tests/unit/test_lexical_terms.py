@@ -26,6 +26,17 @@ def test_words(text, expected):
     assert all(text[s:e] == w for w, s, e in found)
 
 
+@pytest.mark.parametrize(("text", "lang", "terms"), [
+    ("Marie-Antoinette", "fr", {"mar", "antoinet"}),   # hyphenated: by its parts
+    ("peut-être", "fr", set()),                         # parts that are stop words
+    # apostrophes are not hyphens: a contraction stays one word
+    ("Why isn't the claim covered?", "en", {"isn't", "claim", "cover"}),
+    ("aujourd'hui", "fr", {"aujourd'hui"}),
+])
+def test_content_terms(text, lang, terms):
+    assert set(lexical.Terms.of(text, lang).weights) == terms
+
+
 @pytest.mark.parametrize(("question", "passage", "found"), [
     # hyphenated either side
     ("Marie Antoinette", "la reine Marie-Antoinette", True),
