@@ -263,6 +263,10 @@ class PassageScorer:
         lex_weight = w.lexical + (w.similarity - sim_weight) * 0.6
         ctx_weight = w.context_lexical + (w.similarity - sim_weight) * 0.4
 
+        def lexical_score(row: tuple) -> float:
+            """A phase-1 row's score before similarity and passage terms."""
+            return lex_weight * row[3] + ctx_weight * row[4] + w.numeric * row[5] + row[6]
+
         # Phase 1: lexical signals of every sentence of every candidate.
         segmented = []
         for chunk in chunks:
@@ -296,15 +300,14 @@ class PassageScorer:
                     numeric = max(numeric, 1.0)
                 rows.append((s, e, text[s:e], lex, ctx, numeric, self._lead(chunk, s)))
             passage_cov = w.passage_lexical * q_terms.coverage_in(set().union(*stems)) if stems else 0.0
-            pre = max((lex_weight * r[3] + ctx_weight * r[4] + w.numeric * r[5] + r[6] for r in rows), default=0.0)
+            pre = max(map(lexical_score, rows), default=0.0)
             lexical_rows.append((rank, chunk, rows, pre + passage_cov + w.rank_prior / (1 + rank), passage_cov))
         if keep is not None and keep < len(lexical_rows):
             lexical_rows = sorted(lexical_rows, key=lambda r: (-r[3], r[0]))[:keep]
 
         # Phase 2: question-sentence similarity for the lexically best sentences of the
         # survivors only (one batch).
-        flat = [(passage_cov + w.rank_prior / (1 + rank) + lex_weight * row[3] + ctx_weight * row[4]
-                 + w.numeric * row[5] + row[6], j, i)
+        flat = [(passage_cov + w.rank_prior / (1 + rank) + lexical_score(row), j, i)
                 for j, (rank, _, rows, _, passage_cov) in enumerate(lexical_rows) for i, row in enumerate(rows)]
         if self.similarity_candidates is not None:
             flat = sorted(flat, key=lambda f: -f[0])[: self.similarity_candidates]
