@@ -140,7 +140,8 @@ class QdrantEdgeIndex:
     ACORN) took p95 314 ms, recall ~0.97, 2x the memory and build pauses of up to 16 min
     holding the GIL. With a threshold set, segments past it get a graph (m=16/ef=128
     gave recall@10 0.73; ``m=32, ef_construct=200, hnsw_ef=1024`` 0.98 at 32k points,
-    0.88 / 0.97 with an ACL filter at 100k), at most ``max_segment_size_kb`` each. ``acorn``: filtered HNSW search with ACORN (without it, recall under an ACL
+    0.88 / 0.97 with an ACL filter at 100k), at most ``max_segment_size_kb`` each.
+    ``acorn``: filtered HNSW search with ACORN (without it, recall under an ACL
     filter that lets ~11% through fell to 0.65-0.80); filters matching fewer than
     ``full_scan_threshold_kb`` of vectors are answered by an exact scan of those points.
     ``prefetch_factor`` / ``min_prefetch``: depth of each branch of a hybrid query, as
