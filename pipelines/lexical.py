@@ -137,9 +137,23 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
     spans: list[tuple[int, int]] = []
     for base, end in _wrapped_lines(text):
-        for start, stop in split_sentences(text[base:end]):
-            spans.extend(split_long_span(text, base + start, base + stop, _MAX_SENTENCE_CHARS))
+        line = [(base + start, base + stop) for start, stop in split_sentences(text[base:end])]
+        for i in range(len(line) - 1, 0, -1):
+            # "Oui. Plusieurs modes de règlement amiable existent." is one answer: a bare
+            # reply word says nothing without the sentence that explains it.
+            if _REPLY_RE.fullmatch(text[slice(*line[i - 1])]):
+                line[i - 1 : i + 1] = [(line[i - 1][0], line[i][1])]
+        for start, stop in line:
+            spans.extend(split_long_span(text, start, stop, _MAX_SENTENCE_CHARS))
     return spans
+
+
+_REPLY_RE = re.compile(r"(?:oui|non|yes|no)\s*[.!]", re.IGNORECASE)
+"""A sentence that is only a reply word ("Oui.", "No!")."""
+
+REPLY_OPENING_RE = re.compile(r"(?:oui|non|yes|no)\b(?!-)", re.IGNORECASE)
+"""A sentence that opens with a reply word: the direct answer to a closed question
+("Oui, si vous avez une carte de résident de longue durée")."""
 
 
 # A line that may continue on the next: it ends inside a sentence (a word, a number, a
@@ -249,6 +263,16 @@ class Terms:
             weights["#" + value] = NUMBER_WEIGHT
         return Terms(weights)
 
+    @staticmethod
+    def of_question(question: str, lang: str, *, focus_weight: float = 0.5) -> Terms:
+        """``Terms.of`` a question, with its answer-type noun ("En quelle *année*",
+        "Quel *pays* est surnommé", "Which *year*") weighed ``focus_weight`` times as
+        much: the answer names the thing asked for rather than repeating the noun
+        ("L'Ouganda", "en 2015")."""
+        terms = Terms.of(question, lang)
+        focus = {stem(m.group(1), lang) for m in _FOCUS_NOUN_RE.finditer(question)}
+        return Terms({s: w * focus_weight if s in focus else w for s, w in terms.weights.items()})
+
     @property
     def total(self) -> float:
         return sum(self.weights.values())
@@ -281,6 +305,17 @@ class Terms:
     def missing_from(self, other: Terms | set[str]) -> list[str]:
         keys = other.weights if isinstance(other, Terms) else other
         return [s for s in self.weights if s not in keys]
+
+
+# The noun right after an interrogative determiner; "quel est", "which is" and "what
+# does" ask about what follows the verb instead, so a verb or article there is skipped.
+_FOCUS_NOUN_RE = re.compile(
+    r"\b(?:quel|quelle|quels|quelles|which|what)\s+"
+    r"(?!(?:est|sont|était|étaient|sera|seront|fut|furent|a|ont|avait|is|are|was|were|do|does|did"
+    r"|can|could|will|would|should|has|have|had|may|might|must|the|a|an|le|la|les|l|un|une)\b)"
+    r"([^\W\d_]{2,})",
+    re.IGNORECASE,
+)
 
 
 def _one_edit(a: str, b: str) -> bool:

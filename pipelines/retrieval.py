@@ -19,7 +19,8 @@ candidate holds but one holds with a one-letter difference, a typo such as
 * ``numeric`` (answer type): question numbers found in the sentence; for questions
   asking for a quantity or a date, whether the sentence holds a number the question
   does not; for questions asking who, where or a name, whether it holds a name
-  (``lexical.named_tokens``, pseudonyms included) the question does not;
+  (``lexical.named_tokens``, pseudonyms included) the question does not; for closed
+  questions, whether it opens with a reply word ("Oui, si vous avez ...");
 * ``lead``: a prior for the opening of a document (first page, decaying with the
   character offset): summaries, definitions and the answer to a page's own title come
   first in the encyclopaedia articles, administrative fiches and reports we serve;
@@ -252,11 +253,12 @@ class PassageScorer:
         """
         if not chunks:
             return []
-        q_terms = lexical.Terms.of(question, lang)
+        q_terms = lexical.Terms.of_question(question, lang)
         q_numbers = set(lexical.quantities(question))
         asks_quantity = bool(_QUANTITY_QUESTION_RE.search(question))
         asks_name = bool(_NAME_QUESTION_RE.search(question))
         q_names = lexical.named_tokens(question) if asks_name else set()
+        closed = is_yes_no_question(question)
         w = self.weights
         use_similarity = self.embedder is not None and w.similarity > 0
         sim_weight = w.similarity if use_similarity else 0.0
@@ -297,6 +299,8 @@ class PassageScorer:
                 if asks_quantity and sentence_numbers - q_numbers:
                     numeric = max(numeric, 1.0)
                 if asks_name and lexical.named_tokens(text[s:e]) - q_names:
+                    numeric = max(numeric, 1.0)
+                if closed and lexical.REPLY_OPENING_RE.match(text, s):
                     numeric = max(numeric, 1.0)
                 rows.append((s, e, text[s:e], lex, ctx, numeric, self._lead(chunk, s)))
             passage_cov = w.passage_lexical * q_terms.coverage_in(set().union(*stems)) if stems else 0.0

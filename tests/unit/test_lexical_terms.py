@@ -42,7 +42,7 @@ def test_content_terms(text, lang, terms):
     ("Marie Antoinette", "la reine Marie-Antoinette", True),
     ("Marie-Antoinette", "la reine Marie Antoinette", True),
     ("Avec qui expose-t-il ?", "Il exposera aux côtés de trois artistes.", True),
-    ("Jane est-elle d'accord ?", "Simon n'est pas d'accord.", False),
+    ("L'assureur est-il d'accord ?", "L'expert n'est pas d'accord.", False),
 ])
 def test_coverage_across_hyphens_and_inversions(question, passage, found):
     terms = lexical.Terms.of(question, "fr")
@@ -65,10 +65,9 @@ def test_one_edit(a, b, one_edit):
 
 @pytest.mark.parametrize(("question", "vocabulary_text", "expected_keys"), [
     # a typo is read as the one word of the passages one edit away
-    ("la suproduction de céréales", "la surproduction de céréales",
-     {"surproduct", "cereal"}),
+    ("la sousription du contrat", "la souscription du contrat", {"souscript", "contrat"}),
     # two words one edit away: ambiguous, left as it is
-    ("les insurgés madrilans", "les madrilènes et les madrilins", {"insurg", "madrilan"}),
+    ("le contrat Optimaxe", "les contrats Optimax et Optimaxi", {"contrat", "optimax"}),
     # short words are never respelled (too many neighbours), nor numbers
     ("le tarif 2019", "le tarifs 2018", {"tarif", "#2019"}),
     # a word already present stays
@@ -79,6 +78,22 @@ def test_respelled_as(question, vocabulary_text, expected_keys):
     respelled = terms.respelled_as(lexical.all_stems(vocabulary_text, "fr"))
     assert set(respelled.weights) == expected_keys
     assert respelled.total == pytest.approx(terms.total)
+
+
+@pytest.mark.parametrize(("question", "lang", "focus", "factor"), [
+    # the noun right after an interrogative determiner is what the answer names
+    ("En quelle année le contrat a-t-il été signé ?", "fr", "anne", 0.5),
+    ("Quels documents faut-il fournir ?", "fr", "docu", 0.5),
+    ("Which year was the policy signed?", "en", "year", 0.5),
+    # "quel est le ...", "what does ...": the verb is skipped, nothing is the focus
+    ("Quel est le montant de la franchise ?", "fr", "mont", 1.0),
+    ("What does the policy cover?", "en", "polici", 1.0),
+])
+def test_question_focus_noun_weighs_less(question, lang, focus, factor):
+    plain = lexical.Terms.of(question, lang).weights
+    asked = lexical.Terms.of_question(question, lang).weights
+    assert asked[focus] == pytest.approx(plain[focus] * factor)
+    assert {s: w for s, w in asked.items() if s != focus} == {s: w for s, w in plain.items() if s != focus}
 
 
 @pytest.mark.parametrize(("text", "quantities"), [

@@ -21,6 +21,11 @@ from pipelines import lexical
     ("Total | 359 | 411\nnet | 337 | -115", ["Total | 359 | 411", "net | 337 | -115"]),
     ("Fin de la phrase.\nsuite en minuscule.", ["Fin de la phrase.", "suite en minuscule."]),
     ("Les parties conviennent :\nde payer;\nde livrer.", ["Les parties conviennent :", "de payer;", "de livrer."]),
+    # a bare reply word is read with the sentence that explains it, on its line only
+    ("Non. Le vol n'est pas couvert.", ["Non. Le vol n'est pas couvert."]),
+    ("Yes! The claim was accepted. It is paid.", ["Yes! The claim was accepted.", "It is paid."]),
+    ("Non.\nLe vol n'est pas couvert.", ["Non.", "Le vol n'est pas couvert."]),
+    ("L'expert a dit non. Le vol est couvert.", ["L'expert a dit non.", "Le vol est couvert."]),
     # a blank line is a paragraph break, never a wrap
     ("Premier paragraphe sans point\n\nsecond paragraphe.", ["Premier paragraphe sans point", "second paragraphe."]),
 ])
