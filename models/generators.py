@@ -100,7 +100,7 @@ class ExtractiveGenerator:
                     continue
                 # A sentence made only of the question's own words (a heading that
                 # restates it) answers nothing, unless the question is a closed one:
-                # "Un jugement étranger peut être exécuté en France." answers "peut-il
+                # "Un contrat signé à l'étranger peut être exécuté en France." answers "peut-il
                 # être exécuté ?". A question in the text is never an answer.
                 if sentence.text.rstrip().endswith("?"):
                     restates = True

@@ -57,16 +57,16 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-# French subject inversion ("expose-t-il", "est-elle", "a-t-on", "sont-ils"): the
-# pronoun is cut off so that the verb matches its other forms ("exposera").
+# French subject inversion ("couvre-t-il", "est-elle", "a-t-on", "sont-ils"): the
+# pronoun is cut off so that the verb matches its other forms ("couvrira").
 _INVERSION_RE = re.compile(r"(?:-t)?-(?:il|ils|elle|elles|on|je|tu|nous|vous|ce)$", re.IGNORECASE)
 
 
 def words(text: str) -> list[tuple[str, int, int]]:
     """(word, start, end) for each word, number or pseudonym of ``text``.
 
-    French elisions are split off ("l'Acadie" -> "Acadie") and so are the pronouns of
-    a French subject inversion ("expose-t-il" -> "expose"), so that the word itself
+    French elisions are split off ("l'assuré" -> "assuré") and so are the pronouns of
+    a French subject inversion ("couvre-t-il" -> "couvre"), so that the word itself
     matches its other occurrences.
     """
     out: list[tuple[str, int, int]] = []
@@ -289,7 +289,7 @@ class Terms:
         """These terms with each one absent from ``vocabulary`` replaced by the single
         vocabulary stem one edit away (insertion, deletion, substitution or swap of
         neighbours), same first letter, when there is exactly one: a typo in a question
-        ("suproduction") should not read as a missing subject. Stems shorter than
+        ("sousription") should not read as a missing subject. Stems shorter than
         ``min_chars`` and numbers are never respelled (short words are one edit away
         from too many others)."""
         respelled: dict[str, float] = {}

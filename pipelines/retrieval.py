@@ -9,7 +9,7 @@ chunk the caller may not read is never even scored.
 Second stage (``PassageScorer``): no offline cross-encoder exists, so candidates are
 re-scored per sentence from signals that need no extra model (a question word that no
 candidate holds but one holds with a one-letter difference, a typo such as
-"suproduction", is read as that word: ``lexical.Terms.respelled_as``):
+"sousription", is read as that word: ``lexical.Terms.respelled_as``):
 
 * ``lexical``: weighted share of the question's content words (Snowball stems,
   rare words weigh more) found in the sentence, and in the sentence with its
@@ -116,7 +116,7 @@ _EST_CE_QUE_RE = re.compile(r"^\s*est-ce qu(?:e\b|['’])", re.IGNORECASE)
 
 def is_yes_no_question(question: str) -> bool:
     """A closed question ("Peut-on avoir deux passeports ?", "Is the swab sufficient?"),
-    judged on its last clause ("Crit'Air : quelle vignette ?" is open). A sentence that
+    judged on its last clause ("Sinistre auto : quel délai ?" is open). A sentence that
     restates such a question affirmatively is its answer."""
     clause = question.rsplit(":", 1)[-1]
     rest = _EST_CE_QUE_RE.sub("", clause, count=1)
