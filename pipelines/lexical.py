@@ -318,6 +318,20 @@ _FOCUS_NOUN_RE = re.compile(
 )
 
 
+# Suffixes that make a place's adjective or inhabitant from its name (Europe ->
+# européen, Norvège -> norvégien, Italy -> Italian), which Snowball stems keep apart.
+_PLACE_ADJECTIVE_SUFFIXES = ("een", "ien", "ais", "ois", "ain", "an", "ian", "ese", "ish")
+
+
+def with_place_adjectives(stems: set[str], terms: Terms, *, min_chars: int = 4) -> set[str]:
+    """``stems`` plus each of ``terms`` (a place, stem of ``min_chars`` or more) whose
+    adjective is among them: "condamnée par l'Europe" is found in "la Cour européenne"
+    (Snowball stems keep europ and europeen apart)."""
+    extra = {t for t in terms.weights if len(t) >= min_chars and not t.startswith("#") and t not in stems
+             and any(s.startswith(t) and s[len(t):] in _PLACE_ADJECTIVE_SUFFIXES for s in stems)}
+    return stems | extra if extra else stems
+
+
 def _one_edit(a: str, b: str) -> bool:
     """``a`` and ``b`` differ by exactly one insertion, deletion, substitution or swap
     of two neighbouring characters."""

@@ -108,3 +108,18 @@ def test_question_focus_noun_weighs_less(question, lang, focus, factor):
 ])
 def test_quantities_leave_out_names_and_reference_markers(text, quantities):
     assert lexical.quantities(text) == quantities
+
+
+@pytest.mark.parametrize(("question", "passage", "lang", "found"), [
+    # a place in the question, its adjective in the passage
+    ("condamnée par l'Europe", "la Cour européenne", "fr", {"europ"}),
+    ("les assureurs de Norvège", "un assureur norvégien", "fr", {"norveg"}),
+    ("sold in Italy", "an Italian insurer", "en", {"itali"}),
+    # any other suffix is another word: "commun" is not "communiqu"
+    ("les communes", "le communiqué", "fr", set()),
+    # a word already present adds nothing
+    ("l'Europe", "l'Europe et l'espace européen", "fr", set()),
+])
+def test_place_adjectives(question, passage, lang, found):
+    stems = lexical.all_stems(passage, lang)
+    assert lexical.with_place_adjectives(stems, lexical.Terms.of(question, lang)) - stems == found
