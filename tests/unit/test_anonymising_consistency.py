@@ -25,7 +25,7 @@ from pipelines.anonymising.normalise import normalise_value
         ("PERSON", "Jean Dupont", "M. Jean Dupont"),
         ("PERSON", "Hélène Lefèvre", "Mme Helene LEFEVRE"),
         ("PERSON", "Jean-Pierre Dupont", "Jean Pierre Dupont"),
-        ("PERSON", "Dr Price", "Price"),
+        ("PERSON", "Dr Lemarchand", "Lemarchand"),
         ("PERSON", "Maître Durand", "Durand"),
         ("PERSON", "Mr. John Smith", "john smith"),
         ("PHONE_NUMBER", "06 12 34 56 78", "+33 6 12 34 56 78"),

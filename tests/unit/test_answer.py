@@ -89,8 +89,9 @@ PAGES = {
     "tower": Page(1, "The Eiffel Tower is 330 metres tall. It was completed in 1889 in Paris.\n"
                      "Gustave Eiffel's company designed and built the tower.\n"
                      "More at [the site](https://example.org/tower)."),
-    "acadie": Page(1, "La céramique est adoptée vers -500 en Acadie. Les Micmacs vivent sur la côte.\n"
-                      "Le surplus de céréales est vendu à Fredericton."),
+    "sinistre": Page(1, "Le dégât des eaux est déclaré à la Mutuelle Ardoise le 3 février 2025. "
+                        "L'expert passe dans la semaine.\n"
+                        "Le dossier d'indemnisation est instruit par l'agence de Quimper."),
     "secret": Page(1, "The merger with Globex closes on 14 March 2026 for 2.5 billion euros."),
 }
 
@@ -149,8 +150,8 @@ def _assert_invariants(answer, flt=IndexFilter()) -> None:
     [
         ("How tall is the Eiffel Tower?", "330 metres"),
         ("When was the Eiffel Tower completed?", "1889"),
-        ("À quelle époque la céramique est-elle adoptée en Acadie ?", "vers -500"),
-        ("Où est vendu le surplus de céréales ?", "Fredericton"),
+        ("Quand le dégât des eaux est-il déclaré à la Mutuelle Ardoise ?", "3 février 2025"),
+        ("Par quelle agence le dossier d'indemnisation est-il instruit ?", "Quimper"),
     ],
 )
 def test_extractive_answer_quotes_the_page_and_cites_every_sentence(setup, question, expected_fragment):
@@ -334,17 +335,17 @@ def test_extractive_answer_skips_fragments_of_a_chosen_sentence():
 
 @pytest.mark.parametrize(("question", "text", "first"), [
     # a closed question is answered by the sentence that restates it affirmatively
-    ("Un jugement civil étranger peut-il être exécuté en France ?",
-     "Un jugement civil étranger peut-il être exécuté en France ?\n"
-     "Un jugement civil étranger peut être exécuté en France.\n"
-     "Un tribunal étranger rend parfois un jugement civil.",
-     "Un jugement civil étranger peut être exécuté en France."),
+    ("Un avenant signé en ligne engage-t-il l'assuré ?",
+     "Un avenant signé en ligne engage-t-il l'assuré ?\n"
+     "Un avenant signé en ligne engage l'assuré.\n"
+     "Un assuré signe parfois un avenant en ligne.",
+     "Un avenant signé en ligne engage l'assuré."),
     # an open one is not: the answer must bring something the question lacks
-    ("Qu'est-ce qu'un jugement civil étranger ?",
-     "Qu'est-ce qu'un jugement civil étranger ?\n"
-     "Le jugement civil étranger.\n"
-     "Un jugement civil étranger est une décision rendue par un tribunal d'un autre pays.",
-     "Un jugement civil étranger est une décision rendue par un tribunal d'un autre pays."),
+    ("Qu'est-ce qu'un avenant signé en ligne ?",
+     "Qu'est-ce qu'un avenant signé en ligne ?\n"
+     "L'avenant signé en ligne.\n"
+     "Un avenant signé en ligne est une modification du contrat acceptée depuis l'espace client.",
+     "Un avenant signé en ligne est une modification du contrat acceptée depuis l'espace client."),
 ])
 def test_extractive_restatements_answer_closed_questions_only(question, text, first):
     chunk = ScoredChunk("d:0", 0.5, {"text": text, "page": 2, "start": 0, "end": len(text), "document_id": "d"})
@@ -355,8 +356,8 @@ def test_extractive_restatements_answer_closed_questions_only(question, text, fi
 
 
 @pytest.mark.parametrize(("text", "readable"), [
-    ("Issued | 11,328 | 6,662", True),       # a table row: label and values
-    ("206.2 | 132.6", False),                # values without a label
+    ("Issued | 3,412 | 2,876", True),        # a table row: label and values
+    ("184.5 | 127.9", False),                # values without a label
     ("---|---", False),
     ("Total", False),
     ("The premium is due.", True),

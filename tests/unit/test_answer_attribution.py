@@ -3,7 +3,7 @@
 Rows are raw LLM outputs (parsed by the real ``parse_cited_lines``) over the pages of
 ``test_answer`` and what must come out: each kept sentence with the stored text it
 cites and whether it was attributed post hoc, or nothing. ``{tower}`` in an output is
-replaced by the number the answerer gave the passage holding "330 metres", ``{acadie}``
+replaced by the number the answerer gave the passage holding "330 metres", ``{sinistre}``
 by that of a passage that does not hold it (a wrong marker).
 
 The rules: a sentence with a valid marker is judged against what it cites and never
@@ -27,7 +27,7 @@ from tests.unit.test_answer import PAGES, BagOfWordsEmbedder, FakeIndex, _assert
 TOWER = "The Eiffel Tower is 330 metres tall."
 TOWER_1889 = "The Eiffel Tower is 330 metres tall. It was completed in 1889 in Paris."
 GUSTAVE = "Gustave Eiffel's company designed and built the tower."
-FREDERICTON = "Le surplus de céréales est vendu à Fredericton."
+QUIMPER = "Le dossier d'indemnisation est instruit par l'agence de Quimper."
 
 
 class ScriptedLLM:
@@ -42,8 +42,8 @@ class ScriptedLLM:
 
     def generate(self, question, passages):
         tower = next(i for i, p in enumerate(passages, 1) if "330 metres" in p.text)
-        other = next(i for i, p in enumerate(passages, 1) if "Acadie" in p.text)
-        text = self.output.format(tower=tower, acadie=other)
+        other = next(i for i, p in enumerate(passages, 1) if "Mutuelle Ardoise" in p.text)
+        text = self.output.format(tower=tower, sinistre=other)
         return parse_cited_lines(text, len(passages))
 
 
@@ -76,7 +76,7 @@ def _kept(answer) -> list[tuple[str, tuple[str, ...], bool]]:
         # paraphrase: the supporting window holds the sentence's words and its number
         ("The tower was finished in 1889.", [("The tower was finished in 1889.", (TOWER_1889,), True)]),
         ("Gustave Eiffel built it.", [("Gustave Eiffel built it.", (GUSTAVE,), True)]),
-        (FREDERICTON, [(FREDERICTON, (FREDERICTON,), True)]),
+        (QUIMPER, [(QUIMPER, (QUIMPER,), True)]),
         # two facts from two passages: both are cited
         ("Gustave Eiffel's company built the Eiffel Tower in Paris.",
          [("Gustave Eiffel's company built the Eiffel Tower in Paris.", (TOWER_1889, GUSTAVE), True)]),
@@ -95,7 +95,7 @@ def _kept(answer) -> list[tuple[str, tuple[str, ...], bool]]:
         # -- with markers: today's rule ---------------------------------------------------------
         (TOWER + " [{tower}]", [(TOWER, (TOWER,), False)]),
         # a wrong marker is not re-attributed: the sentence is unsupported as written
-        (TOWER + " [{acadie}]", []),
+        (TOWER + " [{sinistre}]", []),
         # the marked line keeps its source, the unmarked one is attributed (on one line,
         # the unmarked sentence would take the line's marker: parse_cited_lines)
         ("It was completed in 1889 [{tower}].\nGustave Eiffel's company built the tower.",
@@ -112,7 +112,7 @@ def test_llm_sentences_are_cited_by_marker_or_post_hoc_or_dropped(index, output,
     assert answer.abstained == (not expected)
     assert "evil.example" not in answer.answer
     _assert_invariants(answer)
-    generated = parse_cited_lines(output.format(tower=1, acadie=2), 8)
+    generated = parse_cited_lines(output.format(tower=1, sinistre=2), 8)
     assert answer.generated_count == len(generated)
     assert answer.uncited_count == sum(1 for s in generated if not s.citations)
     assert len(answer.dropped) == answer.generated_count - len(answer.sentences)

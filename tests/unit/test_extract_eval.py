@@ -17,13 +17,13 @@ from pipelines.types import Page
     ("key", "value", "expected"),
     [
         ("party", "NIKE, Inc.", "NIKE_INC."),
-        ("party", "TransDigm Group Incorporated", "TRANSDIGM_GROUP_INC."),
-        ("party", "One Equity Partners IV, L.P.", "ONE_EQUITY_PARTNERS_IV_LP"),
-        ("party", "Centerbridge Advisors II, LLC", "CENTERBRIDGE_ADVISORS_II_LLC"),
-        ("party", "P.F. Chang’s China Bistro, Inc", "P.F._CHANG’S_CHINA_BISTRO_INC."),
+        ("party", "Brightwater Holdings Incorporated", "BRIGHTWATER_HOLDINGS_INC."),
+        ("party", "Harbor Point Partners III, L.P.", "HARBOR_POINT_PARTNERS_III_LP"),
+        ("party", "Northgate Advisors II, LLC", "NORTHGATE_ADVISORS_II_LLC"),
+        ("party", "J.R. Baxter’s Garden Supply, Inc", "J.R._BAXTER’S_GARDEN_SUPPLY_INC."),
         ("jurisdiction", "New  York", "NEW_YORK"),
         ("term", "2 years", "2_YEARS"),
-        ("effective_date", "2012-04-11", "2012-04-11"),
+        ("effective_date", "2014-09-22", "2014-09-22"),
     ],
 )
 def test_kleister_value(key, value, expected):
@@ -32,7 +32,7 @@ def test_kleister_value(key, value, expected):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(56.02, "56.02"), (530848134, "530848134.00"), ("0.01", "0.01"), ("  Coolblue   B.V. ", "coolblue b.v."), (True, "true")],
+    [(48.17, "48.17"), (812345678, "812345678.00"), ("0.01", "0.01"), ("  Meridiaan   B.V. ", "meridiaan b.v."), (True, "true")],
 )
 def test_plain_value(value, expected):
     assert plain_value(value) == expected

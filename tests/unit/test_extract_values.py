@@ -25,11 +25,11 @@ from pipelines.extraction.values import (
         ("$1,250.00", 1250.0),
         ("1.250,00", 1250.0),
         ("1,250,000", 1250000.0),
-        ("€ 4,24", 4.24),
-        ("-9,32", -9.32),
-        ("Rs 1939", 1939.0),
-        ("45,93 €", 45.93),
-        ("0,75 €", 0.75),
+        ("€ 7,18", 7.18),
+        ("-6,45", -6.45),
+        ("Rs 2475", 2475.0),
+        ("38,60 €", 38.6),
+        ("0,45 €", 0.45),
         ("USD 12.5", 12.5),
         ("(125.00)", -125.0),
         ("abc", None),
@@ -64,8 +64,8 @@ def test_uses_decimal_comma(text, expected):
 @pytest.mark.parametrize(
     ("text", "kinds"),
     [
-        ("Total TTC : 56,02 €", [(56.02, "money")]),
-        ("TVA 20% : 9,34 €", [(20.0, "percent"), (9.34, "money")]),
+        ("Total TTC : 87,36 €", [(87.36, "money")]),
+        ("TVA 20% : 14,56 €", [(20.0, "percent"), (14.56, "money")]),
         ("Qty 12 at $10.00", [(12.0, "number"), (10.0, "money")]),
     ],
 )
@@ -81,16 +81,16 @@ def test_find_numbers_kinds(text, kinds):
         ("le 3 février 2024", "2024-02-03"),
         ("March 14, 2025", "2025-03-14"),
         ("Jan 1, 2022", "2022-01-01"),
-        ("August 3 , 2014", "2014-08-03"),
-        ("as of April 6th            , 2005", "2005-04-06"),
-        ("the 31st day of May, 2007", "2007-05-31"),
+        ("September 9 , 2016", "2016-09-09"),
+        ("as of October 9th            , 2011", "2011-10-09"),
+        ("the 21st day of March, 2013", "2013-03-21"),
         ("14th March 2025", "2025-03-14"),
         ("14/03/2025", "2025-03-14"),  # French (day-first) order
         ("14.03.2025", "2025-03-14"),
-        ("19 april 2014", "2014-04-19"),  # Dutch
+        ("8 april 2019", "2019-04-08"),  # Dutch
         ("2021-01-01", "2021-01-01"),
         ("31/02/2025", None),  # no such day
-        ("day of August, 2010", None),  # partial dates are not dates
+        ("day of November, 2012", None),  # partial dates are not dates
         ("August 2010", None),
     ],
 )
@@ -114,11 +114,11 @@ def test_date_spans_are_verbatim():
     ("text", "expected"),
     [
         ("two (2) years", "2 years"),
-        ("eighteen (18) months", "18 months"),
-        ("for one year from the date hereof", "1 year"),
+        ("twelve (12) months", "12 months"),
+        ("for one year after termination", "1 year"),
         ("a period of 90 days", "90 days"),
         ("pour une durée de trois ans", "3 years"),
-        ("six month limitation", "6 months"),
+        ("six month notice period", "6 months"),
     ],
 )
 def test_find_durations(text, expected):
@@ -128,11 +128,11 @@ def test_find_durations(text, expected):
 @pytest.mark.parametrize(
     ("kind", "text", "expected"),
     [
-        ("iban", "IBAN : FR76 10107 00245 00617052317 39 - BIC", "FR76 10107 00245 00617052317 39"),
-        ("iban", "NL50INGB0683251309", "NL50INGB0683251309"),
-        ("bic", "BIC : BREDFRPP", "BREDFRPP"),
+        ("iban", "IBAN : FR76 14508 00731 04218857362 87 - BIC", "FR76 14508 00731 04218857362 87"),
+        ("iban", "NL77RABO0317462985", "NL77RABO0317462985"),
+        ("bic", "BIC : CCBPFRPP", "CCBPFRPP"),
         ("email", "write to claims@assur-example.fr.", "claims@assur-example.fr"),
-        ("vat", "BTW NL810433941B01", "NL810433941B01"),
+        ("vat", "BTW NL854302117B01", "NL854302117B01"),
         ("pseudonym", "signed by <PERSON_3> for <ORGANIZATION_1>", "<PERSON_3>"),
     ],
 )
@@ -141,11 +141,11 @@ def test_find_pattern(kind, text, expected):
 
 
 def test_iban_checksum_rejects_a_typo():
-    assert iban_is_valid("FR7610107002450061705231739")
-    assert not iban_is_valid("FR7610107002450061705231738")
+    assert iban_is_valid("FR7614508007310421885736287")
+    assert not iban_is_valid("FR7614508007310421885736286")
 
 
-@pytest.mark.parametrize(("example", "shape"), [("AB-123", "A-9"), ("2022089083", "9"), ("F 12/34", "A 9/9")])
+@pytest.mark.parametrize(("example", "shape"), [("AB-123", "A-9"), ("2023114507", "9"), ("F 12/34", "A 9/9")])
 def test_shape_of(example, shape):
     assert shape_of(example) == shape
 

@@ -10,14 +10,14 @@ from pipelines import lexical
 
 @pytest.mark.parametrize(("text", "expected"), [
     # French subject inversion: the verb alone, so that it matches its other forms
-    ("expose-t-il", ["expose"]),
-    ("est-elle vendue", ["est", "vendue"]),
-    ("A t-on droit", ["A", "t", "droit"]),
-    ("a-t-on droit", ["a", "droit"]),
-    ("sont-ils d'accord", ["sont", "accord"]),
+    ("assure-t-il", ["assure"]),
+    ("est-elle versée", ["est", "versée"]),
+    ("A t-on accès", ["A", "t", "accès"]),
+    ("a-t-on accès", ["a", "accès"]),
+    ("sont-ils d'astreinte", ["sont", "astreinte"]),
     # elision, hyphenated names and fixed phrases are left whole
-    ("l'Acadie", ["Acadie"]),
-    ("Marie-Antoinette", ["Marie-Antoinette"]),
+    ("l'Isère", ["Isère"]),
+    ("Saint-Nazaire", ["Saint-Nazaire"]),
     ("peut-être", ["peut-être"]),
 ])
 def test_words(text, expected):
@@ -27,7 +27,7 @@ def test_words(text, expected):
 
 
 @pytest.mark.parametrize(("text", "lang", "terms"), [
-    ("Marie-Antoinette", "fr", {"mar", "antoinet"}),   # hyphenated: by its parts
+    ("Saint-Nazaire", "fr", {"saint", "nazair"}),      # hyphenated: by its parts
     ("peut-être", "fr", set()),                         # parts that are stop words
     # apostrophes are not hyphens: a contraction stays one word
     ("Why isn't the claim covered?", "en", {"isn't", "claim", "cover"}),
@@ -39,9 +39,9 @@ def test_content_terms(text, lang, terms):
 
 @pytest.mark.parametrize(("question", "passage", "found"), [
     # hyphenated either side
-    ("Marie Antoinette", "la reine Marie-Antoinette", True),
-    ("Marie-Antoinette", "la reine Marie Antoinette", True),
-    ("Avec qui expose-t-il ?", "Il exposera aux côtés de trois artistes.", True),
+    ("Saint Nazaire", "l'agence de Saint-Nazaire", True),
+    ("Saint-Nazaire", "l'agence de Saint Nazaire", True),
+    ("Avec qui signe-t-il ?", "Il signera aux côtés de son associé.", True),
     ("L'assureur est-il d'accord ?", "L'expert n'est pas d'accord.", False),
 ])
 def test_coverage_across_hyphens_and_inversions(question, passage, found):
@@ -51,9 +51,9 @@ def test_coverage_across_hyphens_and_inversions(question, passage, found):
 
 
 @pytest.mark.parametrize(("a", "b", "one_edit"), [
-    ("surproduct", "suproduct", True),    # deletion
-    ("suproduct", "surproduct", True),    # insertion
-    ("cereal", "cerial", True),           # substitution
+    ("souscript", "sousript", True),      # deletion
+    ("sousript", "souscript", True),      # insertion
+    ("premium", "premiom", True),         # substitution
     ("recieve", "receive", True),         # neighbours swapped
     ("abcd", "abcd", False),              # identical
     ("abcd", "badc", False),              # two swaps
@@ -99,12 +99,12 @@ def test_question_focus_noun_weighs_less(question, lang, focus, factor):
 @pytest.mark.parametrize(("text", "quantities"), [
     ("10 people died", ["10"]),
     ("COVID-19 and SARS-CoV-2", []),
-    ("MKP-1 regulates MAPK", []),
-    ("2019-nCoV was found in 2019", ["2019"]),
+    ("IFRS-17 replaces IFRS-4", []),
+    ("2022-HAB was renewed in 2023", ["2023"]),
     ("as reported [6] [14, 15] in 12 cases", ["12"]),
     ("the 3-5 year range", ["3", "5"]),
     ("fin 2018, 1 500 euros", ["2018", "1500"]),
-    ("13.3% (95% CI 6.9-23.6%)", ["13.3", "95", "6.9", "23.6"]),
+    ("4.7% (95% CI 2.1-8.4%)", ["4.7", "95", "2.1", "8.4"]),
 ])
 def test_quantities_leave_out_names_and_reference_markers(text, quantities):
     assert lexical.quantities(text) == quantities
@@ -112,7 +112,7 @@ def test_quantities_leave_out_names_and_reference_markers(text, quantities):
 
 @pytest.mark.parametrize(("question", "passage", "lang", "found"), [
     # a place in the question, its adjective in the passage
-    ("condamnée par l'Europe", "la Cour européenne", "fr", {"europ"}),
+    ("un sinistre survenu en Europe", "la carte européenne d'assurance", "fr", {"europ"}),
     ("les assureurs de Norvège", "un assureur norvégien", "fr", {"norveg"}),
     ("sold in Italy", "an Italian insurer", "en", {"itali"}),
     # any other suffix is another word: "commun" is not "communiqu"

@@ -35,9 +35,9 @@ def _sentences(question: str, text: str, lang: str, **chunk) -> dict[str, object
     ("Quels sont les documents qui prouvent le sinistre ?", "fr",
      "Le constat signé par Jean Dupont prouve le sinistre.",
      {"Le constat signé par Jean Dupont prouve le sinistre.": 0.0}),
-    ("Sur qui l'historienne a-t-elle fait sa thèse ?", "fr",
-     "Sa thèse portait sur Louise Michel. Sa thèse portait sur la décolonisation.",
-     {"Sa thèse portait sur Louise Michel.": 1.0, "Sa thèse portait sur la décolonisation.": 0.0}),
+    ("Sur qui l'assureur a-t-il exercé son recours ?", "fr",
+     "Son recours portait sur Paul Garnier. Son recours portait sur la franchise.",
+     {"Son recours portait sur Paul Garnier.": 1.0, "Son recours portait sur la franchise.": 0.0}),
     ("By whom was the contract signed?", "en",
      "The contract was signed by Jane Smith.",
      {"The contract was signed by Jane Smith.": 1.0}),
@@ -89,13 +89,13 @@ def test_a_typo_in_the_question_does_not_read_as_a_missing_subject():
 
 
 def test_a_table_row_is_read_with_its_header():
-    table = ("Years ended August 31, | 2019 | 2018\n"
-             "Outstanding, beginning of the year | 42,607 | 40,446\n"
-             "Issued | 11,328 | 6,662\n"
-             "Redeemed | (12,351) | (5,549)")
-    sentences = _sentences("How many DSUs were issued in 2019?", table, "en")
-    issued = sentences["Issued | 11,328 | 6,662"]
-    assert issued.numeric == 1.0          # 2019 is in the header, not in the row
+    table = ("Years ended March 31, | 2024 | 2023\n"
+             "Policies in force, beginning of the year | 18,240 | 17,905\n"
+             "Issued | 3,412 | 2,876\n"
+             "Lapsed | (2,087) | (2,541)")
+    sentences = _sentences("How many policies were issued in 2024?", table, "en")
+    issued = sentences["Issued | 3,412 | 2,876"]
+    assert issued.numeric == 1.0          # 2024 is in the header, not in the row
     assert issued.context_lexical > issued.lexical
 
 
@@ -117,7 +117,7 @@ def test_table_headers(text, header_of_last):
 
 @pytest.mark.parametrize(("question", "closed"), [
     ("Peut-on résilier le contrat à tout moment ?", True),
-    ("Un contrat signé à l'étranger peut-il être exécuté en France ?", True),
+    ("Un avenant signé en ligne engage-t-il l'assuré ?", True),
     ("Est-ce que la franchise s'applique ?", True),
     ("Is a scanned signature sufficient?", True),
     ("Does the policy cover theft?", True),
@@ -155,9 +155,9 @@ class _RecordingEmbedder:
 
 def test_similarity_reads_each_sentence_with_the_one_before_it():
     embedder = _RecordingEmbedder()
-    text = "La médiation est un dispositif. Elle permet de régler un conflit."
-    PassageScorer(embedder).score("À quoi sert la médiation ?", [_chunk(text)], lang="fr")
+    text = "La franchise est un montant fixe. Elle reste à la charge de l'assuré."
+    PassageScorer(embedder).score("À quoi sert la franchise ?", [_chunk(text)], lang="fr")
     assert sorted(embedder.documents) == sorted([
-        "La médiation est un dispositif.",
-        "La médiation est un dispositif. Elle permet de régler un conflit.",
+        "La franchise est un montant fixe.",
+        "La franchise est un montant fixe. Elle reste à la charge de l'assuré.",
     ])

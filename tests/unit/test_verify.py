@@ -14,15 +14,15 @@ from pipelines.output_safety import to_plain_text
 from pipelines.verify import SentenceVerifier
 
 QUOTE_EN = (
-    "Our Products and Licensing segment costs increased $8.6 million to $16.7 million for the "
-    "year ended December 31, 2019 compared to $8.1 million for the year ended December 31, 2018."
+    "Net premiums written in the Commercial Property division rose $12.4 million to $57.9 million "
+    "in fiscal 2023, compared with $45.5 million in fiscal 2022."
 )
-QUOTE_COVID = "Patients were not treated with ribavirin because the drug showed no benefit in Wuhan."
+QUOTE_CLAIM = "The claim was not paid because the adjuster found no water damage in Leeds."
 QUOTE_FR = (
-    "La céramique est adoptée vers -500, à l'époque où se développent les peuples des Micmacs "
-    "et des Etchemins."
+    "La clause de télétravail est adoptée en 2021, lorsque les agences de Rennes et de Vannes "
+    "fusionnent."
 )
-QUOTE_SPF = "Le bail de sortie progressive de la loi de 1948 a une durée de 8 ans."
+QUOTE_MAINT = "Le contrat de maintenance des ascenseurs signé en 2020 a une durée de 5 ans."
 
 
 @pytest.mark.parametrize(
@@ -30,31 +30,30 @@ QUOTE_SPF = "Le bail de sortie progressive de la loi de 1948 a une durée de 8 a
     [
         # verbatim and faithful shortenings
         (QUOTE_EN, QUOTE_EN, True),
-        ("Products and Licensing segment costs increased $8.6 million in 2019.", QUOTE_EN, True),
-        ("La céramique est adoptée vers -500.", QUOTE_FR, True),
-        ("Le bail de sortie progressive dure 8 ans.", QUOTE_SPF, True),
-        ("Patients were not treated with ribavirin.", QUOTE_COVID, True),
+        ("Net premiums written in the Commercial Property division rose $12.4 million in 2023.", QUOTE_EN, True),
+        ("La clause de télétravail est adoptée en 2021.", QUOTE_FR, True),
+        ("Le contrat de maintenance des ascenseurs dure 5 ans.", QUOTE_MAINT, True),
+        ("The claim was not paid.", QUOTE_CLAIM, True),
         # numbers changed
-        ("Products and Licensing segment costs increased $9.6 million in 2019.", QUOTE_EN, False),
-        ("Le bail de sortie progressive de la loi de 1948 a une durée de 6 ans.", QUOTE_SPF, False),
+        ("Net premiums written in the Commercial Property division rose $13.4 million in 2023.", QUOTE_EN, False),
+        ("Le contrat de maintenance des ascenseurs signé en 2020 a une durée de 4 ans.", QUOTE_MAINT, False),
         # dates changed
-        ("Products and Licensing segment costs increased $8.6 million in 2017.", QUOTE_EN, False),
-        ("La céramique est adoptée vers -800.", QUOTE_FR, False),
+        ("Net premiums written in the Commercial Property division rose $12.4 million in 2020.", QUOTE_EN, False),
+        ("La clause de télétravail est adoptée en 2017.", QUOTE_FR, False),
         # names changed
-        ("La céramique est adoptée vers -500, à l'époque des Iroquois.", QUOTE_FR, False),
-        ("Patients were not treated with ribavirin because the drug showed no benefit in Milan.",
-         QUOTE_COVID, False),
+        ("La clause de télétravail est adoptée en 2021, lorsque les agences de Brest fusionnent.", QUOTE_FR, False),
+        ("The claim was not paid because the adjuster found no water damage in Bristol.", QUOTE_CLAIM, False),
         # negation removed / added
-        ("Patients were treated with ribavirin because the drug showed benefit in Wuhan.", QUOTE_COVID, False),
-        ("La céramique n'est pas adoptée vers -500.", QUOTE_FR, False),
-        ("Our Products and Licensing segment costs did not increase $8.6 million.", QUOTE_EN, False),
+        ("The claim was paid because the adjuster found water damage in Leeds.", QUOTE_CLAIM, False),
+        ("La clause de télétravail n'est pas adoptée en 2021.", QUOTE_FR, False),
+        ("Net premiums written in the Commercial Property division did not rise $12.4 million.", QUOTE_EN, False),
         # right topic, wrong passage
-        ("La céramique est adoptée vers -500.", QUOTE_SPF, False),
+        ("La clause de télétravail est adoptée en 2021.", QUOTE_MAINT, False),
         # words the quote never says: one paraphrased word passes, an invented predicate not
-        ("La céramique est utilisée vers -500.", QUOTE_FR, True),
-        ("La céramique est adoptée vers -500 par un équipage d'un pays.", QUOTE_FR, False),
-        ("Products and Licensing segment costs increased $8.6 million because of litigation "
-         "settlements.", QUOTE_EN, False),
+        ("La clause de télétravail est appliquée en 2021.", QUOTE_FR, True),
+        ("La clause de télétravail est adoptée en 2021 par un vote des actionnaires.", QUOTE_FR, False),
+        ("Net premiums written in the Commercial Property division rose $12.4 million because of hail "
+         "storms.", QUOTE_EN, False),
     ],
 )
 def test_support_separates_supported_from_perturbed(sentence, quote, supported):
@@ -70,9 +69,9 @@ def test_no_quote_means_no_support():
 def test_verify_keeps_supported_drops_unsupported_and_uncited():
     result = SentenceVerifier().verify(
         [
-            ("La céramique est adoptée vers -500.", [QUOTE_FR]),
-            ("La céramique est adoptée vers -800.", [QUOTE_FR]),
-            ("La céramique est adoptée vers -500.", []),
+            ("La clause de télétravail est adoptée en 2021.", [QUOTE_FR]),
+            ("La clause de télétravail est adoptée en 2017.", [QUOTE_FR]),
+            ("La clause de télétravail est adoptée en 2021.", []),
         ]
     )
     assert [v.index for v in result.kept] == [0]
@@ -87,9 +86,9 @@ def test_verify_keeps_supported_drops_unsupported_and_uncited():
         ("Visit https://evil.example/x for more.", ["nothing"], "Visit for more."),
         ('Click <a href="https://evil.example">this</a>.', ["nothing"], "Click this."),
         ("Open <img src='https://evil.example/t.gif'> it.", ["nothing"], "Open it."),
-        ("Source: https://www.ncbi.nlm.nih.gov/pmc/articles/PMC6953510/",
-         ["https://www.ncbi.nlm.nih.gov/pmc/articles/PMC6953510/"],
-         "Source: https://www.ncbi.nlm.nih.gov/pmc/articles/PMC6953510/"),
+        ("Source: https://www.assurance-exemple.fr/cg/habitation-2024.pdf",
+         ["https://www.assurance-exemple.fr/cg/habitation-2024.pdf"],
+         "Source: https://www.assurance-exemple.fr/cg/habitation-2024.pdf"),
         # a link keeps its text only (plain text); the full table is in test_output_safety.py
         ("Keep [docs](https://example.org/d) link.", ["see https://example.org/d"], "Keep docs link."),
         ("No link at all.", ["x"], "No link at all."),
@@ -102,9 +101,9 @@ def test_links_and_images_absent_from_the_cited_text_go(sentence, quotes, expect
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("$16,684,172 and 8,078,870", ["16684172", "8078870"]),
+        ("$23,417,905 and 6,302,118", ["23417905", "6302118"]),
         ("40 366 € puis 3,5 %", ["40366", "3.5"]),
-        ("vers -500, en 1948", ["-500", "1948"]),
+        ("un solde de -320, en 2023", ["-320", "2023"]),
         ("8.60 million and 0.5", ["8.6", "0.5"]),
         ("COVID-19 and SARS-CoV-2", ["19", "2"]),
     ],
@@ -116,7 +115,7 @@ def test_numbers_are_normalised(text, expected):
 @pytest.mark.parametrize(
     "text",
     [
-        "Le propriétaire d'un   logement peut décider. Il doit signer un bail.\nLogement concerné\n",
+        "L'assuré d'un   contrat habitation peut résilier. Il doit envoyer un courrier.\nGaranties concernées\n",
         "M. Dupont habite à Paris. Il a 3,5 ans.",
         "  One.  Two?\n\nThree!  ",
         "",
