@@ -233,7 +233,13 @@ def stem(word: str, lang: str) -> str:
     the same passages' words again, and Snowball costs ~60 µs a word."""
     if PSEUDONYM_RE.fullmatch(word) or word.isdigit():
         return word
-    return fold(_stemmer(lang).stem(word.lower()))
+    stemmed = fold(_stemmer(lang).stem(word.lower()))
+    if lang == "fr" and len(stemmed) >= 5 and stemmed.endswith("us"):
+        # Snowball keeps the plural s after u: "vendus" stays vendus while "vendu",
+        # "vendue" and "vendues" give vendu. Dropped on every word alike, so "virus"
+        # and "surplus" still match themselves.
+        stemmed = stemmed[:-1]
+    return stemmed
 
 
 @dataclass(frozen=True)

@@ -123,3 +123,15 @@ def test_quantities_leave_out_names_and_reference_markers(text, quantities):
 def test_place_adjectives(question, passage, lang, found):
     stems = lexical.all_stems(passage, lang)
     assert lexical.with_place_adjectives(stems, lexical.Terms.of(question, lang)) - stems == found
+
+
+@pytest.mark.parametrize(("words", "lang"), [
+    # Snowball keeps the s of a plural past participle in -us, not of -ues
+    (["vendus", "vendu", "vendue", "vendues"], "fr"),
+    (["reçus", "reçu", "reçue"], "fr"),
+    (["obtenus", "obtenu", "obtenue"], "fr"),
+    # words that end in -us keep matching themselves
+    (["surplus", "surplus"], "fr"),
+])
+def test_french_participles_share_a_stem(words, lang):
+    assert len({lexical.stem(w, lang) for w in words}) == 1
