@@ -673,8 +673,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="with --per-group: index the selected questions' gold documents "
                              "plus every Nth other document (1 = the whole corpus)")
     parser.add_argument("--top-k", type=int, default=8)
-    parser.add_argument("--no-similarity", action="store_true",
-                        help="second-stage scoring without sentence embeddings")
+    parser.add_argument("--similarity", action=argparse.BooleanOptionalAction, default=False,
+                        help="add question-sentence similarity (sentence embeddings) to the second-stage scoring, as DOCINTEL_QA_SENTENCE_SIMILARITY does (off by default)")
     parser.add_argument("--abstain-threshold", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     parser.add_argument("--cache-dir", type=Path, default=None,
@@ -736,7 +736,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipelines.answer import DEFAULT_ABSTAIN_THRESHOLD, Answerer
         from pipelines.retrieval import PassageScorer
 
-        scorer = PassageScorer(None if args.no_similarity else embedder)
+        scorer = PassageScorer(embedder if args.similarity else None)
         extractive = ExtractiveGenerator(embedder, scorer=scorer)
         generators: dict[str, Any] = {"extractive": extractive}
         if args.base_url:
@@ -766,7 +766,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = evaluate_qa(dataset, None, ask, items=items, progress=progress)
     title = (f"{args.embedder}, {'dense only' if args.no_sparse else 'dense+sparse'}, "
-             f"{'retrieval' if args.retrieval_only else args.generator}, "
+             f"{'retrieval' if args.retrieval_only else args.generator}"
+             f"{', sentence similarity' if args.similarity and not args.retrieval_only else ''}, "
              f"{'pseudonymised' if args.pseudonymise else 'plain'}")
     print(format_report(report, title=title))
     if args.abstain_threshold == 0:

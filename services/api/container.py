@@ -287,6 +287,7 @@ class Container:
                 self.extras[key] = Answerer(
                     self.embedder(embedder_name), self.sparse, self.index, self.generator("extractive"),
                     generators=self.generators(), page_provider=page_provider,
+                    sentence_similarity=self.settings.qa_sentence_similarity,
                 )
             return self.extras[key]
 

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(default=None, repr=False)
     llm_timeout_s: float = 60.0
 
+    qa_sentence_similarity: bool = Field(False, description="add question-sentence embedding "
+                                         "similarity to the second-stage scoring of asks")
     max_upload_mb: int = Field(100, ge=1)
     max_files_per_request: int = Field(50, ge=1)
     max_pages: int = Field(5000, ge=1)
