@@ -28,7 +28,10 @@ question names is found in its adjective, "Europe" in "européenne":
   first in the encyclopaedia articles, administrative fiches and reports we serve;
 * ``similarity``: cosine between the question and the sentence read with the one
   before it (which often names what the sentence's pronoun refers to), with the
-  embedder already used for retrieval (one batched call per question).
+  embedder already used for retrieval (one batched call per question). Only when the
+  scorer is given an embedder: asks leave it out unless
+  ``DOCINTEL_QA_SENTENCE_SIMILARITY`` is set (it stopped paying on the dev QA set), and
+  its weight then goes to the two lexical signals.
 
 A sentence's score also carries its passage's coverage of the question and a prior
 from the passage's first-stage rank; a passage's score is its best sentence's. ``evidence`` (the best sentence-with-context coverage of the
