@@ -366,3 +366,12 @@ def test_readable_answers(text, readable):
     from models.generators import _is_readable
 
     assert _is_readable(text) is readable
+
+
+def test_question_sentence_similarity_is_opt_in(setup):
+    """Asks score sentences lexically unless ``sentence_similarity`` is set
+    (``DOCINTEL_QA_SENTENCE_SIMILARITY``): it stopped paying on the dev QA set."""
+    embedder, index = setup
+    assert Answerer(embedder, None, index, ExtractiveGenerator()).scorer.embedder is None
+    opted_in = Answerer(embedder, None, index, ExtractiveGenerator(), sentence_similarity=True)
+    assert opted_in.scorer.embedder is embedder
