@@ -173,7 +173,7 @@ def _repeats(key: str, chosen: set[str]) -> bool:
 
 def _is_readable(text: str) -> bool:
     """At least two words with letters, or a table row with a label and a value
-    ("Issued | 11,328 | 6,662"): table rules and lone numbers are not answers."""
+    ("Premiums | 4,210 | 3,980"): table rules and lone numbers are not answers."""
     named = sum(1 for t, _, _ in lexical.words(text) if not t.isdigit())
     return named >= 2 or (named == 1 and " | " in text and bool(lexical.numbers(text)))
 

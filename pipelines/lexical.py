@@ -139,7 +139,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for base, end in _wrapped_lines(text):
         line = [(base + start, base + stop) for start, stop in split_sentences(text[base:end])]
         for i in range(len(line) - 1, 0, -1):
-            # "Oui. Plusieurs modes de règlement amiable existent." is one answer: a bare
+            # "Non. Le vol n'est pas couvert." is one answer: a bare
             # reply word says nothing without the sentence that explains it.
             if _REPLY_RE.fullmatch(text[slice(*line[i - 1])]):
                 line[i - 1 : i + 1] = [(line[i - 1][0], line[i][1])]
@@ -153,7 +153,7 @@ _REPLY_RE = re.compile(r"(?:oui|non|yes|no)\s*[.!]", re.IGNORECASE)
 
 REPLY_OPENING_RE = re.compile(r"(?:oui|non|yes|no)\b(?!-)", re.IGNORECASE)
 """A sentence that opens with a reply word: the direct answer to a closed question
-("Oui, si vous avez une carte de résident de longue durée")."""
+("Oui, si votre situation change")."""
 
 
 # A line that may continue on the next: it ends inside a sentence (a word, a number, a
@@ -272,9 +272,9 @@ class Terms:
     @staticmethod
     def of_question(question: str, lang: str, *, focus_weight: float = 0.5) -> Terms:
         """``Terms.of`` a question, with its answer-type noun ("En quelle *année*",
-        "Quel *pays* est surnommé", "Which *year*") weighed ``focus_weight`` times as
+        "Quels *documents* fournir", "Which *year*") weighed ``focus_weight`` times as
         much: the answer names the thing asked for rather than repeating the noun
-        ("L'Ouganda", "en 2015")."""
+        ("le constat amiable", "en 2015")."""
         terms = Terms.of(question, lang)
         focus = {stem(m.group(1), lang) for m in _FOCUS_NOUN_RE.finditer(question)}
         return Terms({s: w * focus_weight if s in focus else w for s, w in terms.weights.items()})
@@ -331,8 +331,8 @@ _PLACE_ADJECTIVE_SUFFIXES = ("een", "ien", "ais", "ois", "ain", "an", "ian", "es
 
 def with_place_adjectives(stems: set[str], terms: Terms, *, min_chars: int = 4) -> set[str]:
     """``stems`` plus each of ``terms`` (a place, stem of ``min_chars`` or more) whose
-    adjective is among them: "condamnée par l'Europe" is found in "la Cour européenne"
-    (Snowball stems keep europ and europeen apart)."""
+    adjective is among them: "un sinistre survenu en Europe" is found in "la carte
+    européenne d'assurance" (Snowball stems keep europ and europeen apart)."""
     extra = {t for t in terms.weights if len(t) >= min_chars and not t.startswith("#") and t not in stems
              and any(s.startswith(t) and s[len(t):] in _PLACE_ADJECTIVE_SUFFIXES for s in stems)}
     return stems | extra if extra else stems

@@ -120,7 +120,7 @@ _EST_CE_QUE_RE = re.compile(r"^\s*est-ce qu(?:e\b|['’])", re.IGNORECASE)
 
 
 def is_yes_no_question(question: str) -> bool:
-    """A closed question ("Peut-on avoir deux passeports ?", "Is the swab sufficient?"),
+    """A closed question ("Peut-on résilier à tout moment ?", "Is a scan sufficient?"),
     judged on its last clause ("Sinistre auto : quel délai ?" is open). A sentence that
     restates such a question affirmatively is its answer."""
     clause = question.rsplit(":", 1)[-1]
@@ -280,7 +280,8 @@ class PassageScorer:
             spans = lexical.sentence_spans(chunk.text)[: self.max_sentences]
             segmented.append((spans, [lexical.all_stems(chunk.text[s:e], lang) for s, e in spans]))
         q_terms = q_terms.respelled_as(set().union(*(st for _, stems in segmented for st in stems)))
-        segmented = [(spans, [lexical.with_place_adjectives(st, q_terms) for st in stems]) for spans, stems in segmented]
+        segmented = [(spans, [lexical.with_place_adjectives(st, q_terms) for st in stems])
+                     for spans, stems in segmented]
         lexical_rows: list[tuple[int, ScoredChunk, list[tuple[int, int, str, float, float, float, float]], float, float]] = []
         for rank, (chunk, (spans, stems)) in enumerate(zip(chunks, segmented)):
             text = chunk.text
@@ -290,8 +291,8 @@ class PassageScorer:
                 context = set().union(*stems[max(0, i - 1) : i + 2])
                 header = headers[i]
                 if header is not None:
-                    # A table row is read with its table's header ("Issued | 11,328" under
-                    # "Years ended August 31, | 2019 | 2018").
+                    # A table row is read with its table's header ("Premiums | 4,210" under
+                    # "Year ended June 30, | 2024 | 2023").
                     context |= stems[header]
                 lex = q_terms.coverage_in(stems[i])
                 ctx = q_terms.coverage_in(context)
@@ -324,7 +325,7 @@ class PassageScorer:
         embedded = [(j, i) for _, j, i in flat]
         similarity_of: dict[tuple[int, int], float] = {}
         if use_similarity and embedded:
-            # Each sentence is embedded with the one before it: "Elle permet à un salarié
+            # Each sentence is embedded with the one before it: "Elle permet à l'assuré
             # de ..." says what "elle" is only there (+2 points of answers among the
             # best three on the dev QA set, at no extra cost).
             texts = [_with_previous(lexical_rows[j][1].text, lexical_rows[j][2], i) for j, i in embedded]

@@ -15,8 +15,9 @@ A sentence is *supported* when what it asserts can be found in its cited quotes:
 (1)-(3) are hard rules, and so is (4) when the content words the quotes lack weigh
 ``MAX_UNFOUND_WEIGHT`` or more together (one rare paraphrased word passes; "adoptée par
 un vote des actionnaires", words the quote never says, does not): breaking one caps
-the support at ``HARD_FAIL_CAP``. The support is a number in [0, 1]; ``verify`` keeps sentences whose support reaches the
-threshold. A sentence that is a verbatim substring of a quote has support 1.
+the support at ``HARD_FAIL_CAP``. The support is a number in [0, 1]; ``verify`` keeps
+sentences whose support reaches the threshold. A sentence that is a verbatim substring
+of a quote has support 1.
 
 Before it is scored, a sentence is reduced to plain text (``pipelines.output_safety``):
 images disappear, links keep their text, HTML tags go, a URL stays only when the cited

@@ -674,7 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "plus every Nth other document (1 = the whole corpus)")
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--similarity", action=argparse.BooleanOptionalAction, default=False,
-                        help="add question-sentence similarity (sentence embeddings) to the second-stage scoring, as DOCINTEL_QA_SENTENCE_SIMILARITY does (off by default)")
+                        help="add question-sentence similarity (sentence embeddings) to the "
+                             "second-stage scoring, as DOCINTEL_QA_SENTENCE_SIMILARITY does")
     parser.add_argument("--abstain-threshold", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     parser.add_argument("--cache-dir", type=Path, default=None,
