@@ -151,9 +151,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 _REPLY_RE = re.compile(r"(?:oui|non|yes|no)\s*[.!]", re.IGNORECASE)
 """A sentence that is only a reply word ("Oui.", "No!")."""
 
-REPLY_OPENING_RE = re.compile(r"(?:oui|non|yes|no)\b(?!-)", re.IGNORECASE)
+REPLY_OPENING_RE = re.compile(r"(?:oui|non|yes|no)\b(?!-)(?!\.?\s*\d)", re.IGNORECASE)
 """A sentence that opens with a reply word: the direct answer to a closed question
-("Oui, si votre situation change")."""
+("Oui, si votre situation change"); not "Non-résident" nor "No. 5" (a number)."""
 
 
 # A line that may continue on the next: it ends inside a sentence (a word, a number, a

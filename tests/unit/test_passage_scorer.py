@@ -48,6 +48,10 @@ def _sentences(question: str, text: str, lang: str, **chunk) -> dict[str, object
     ("Is theft covered?", "en",
      "No. Theft is excluded from the basic policy. Nonetheless theft is covered abroad.",
      {"No. Theft is excluded from the basic policy.": 1.0, "Nonetheless theft is covered abroad.": 0.0}),
+    # "No." before a number abbreviates "number"
+    ("Is theft covered?", "en",
+     "No. 5 of the schedule covers theft.",
+     {"No. 5 of the schedule covers theft.": 0.0}),
     # an open question: a reply word is no answer type
     ("Quand peut-on résilier le contrat ?", "fr",
      "Oui, si votre situation change.",
