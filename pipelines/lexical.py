@@ -329,12 +329,19 @@ _FOCUS_NOUN_RE = re.compile(
 _PLACE_ADJECTIVE_SUFFIXES = ("een", "ien", "ais", "ois", "ain", "an", "ian", "ese", "ish")
 
 
-def with_place_adjectives(stems: set[str], terms: Terms, *, min_chars: int = 4) -> set[str]:
-    """``stems`` plus each of ``terms`` (a place, stem of ``min_chars`` or more) whose
-    adjective is among them: "un sinistre survenu en Europe" is found in "la carte
-    européenne d'assurance" (Snowball stems keep europ and europeen apart)."""
-    extra = {t for t in terms.weights if len(t) >= min_chars and not t.startswith("#") and t not in stems
-             and any(s.startswith(t) and s[len(t):] in _PLACE_ADJECTIVE_SUFFIXES for s in stems)}
+def place_adjectives(vocabulary: set[str], terms: Terms, *, min_chars: int = 4) -> dict[str, str]:
+    """Stems of ``vocabulary`` that are the adjective of a place among ``terms`` (stem of
+    ``min_chars`` or more), mapped to that place: "un sinistre survenu en Europe" is
+    found in "la carte européenne d'assurance" (Snowball stems keep europ and europeen
+    apart)."""
+    places = [t for t in terms.weights if len(t) >= min_chars and not t.startswith("#")]
+    return {s: t for s in vocabulary for t in places
+            if s.startswith(t) and s[len(t):] in _PLACE_ADJECTIVE_SUFFIXES}
+
+
+def with_place_adjectives(stems: set[str], adjectives: dict[str, str]) -> set[str]:
+    """``stems`` plus the place of each adjective among them (``place_adjectives``)."""
+    extra = {place for adjective, place in adjectives.items() if adjective in stems}
     return stems | extra if extra else stems
 
 

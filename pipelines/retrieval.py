@@ -11,7 +11,7 @@ re-scored per sentence from signals that need no extra model (a question word th
 candidate holds but one holds with a one-letter difference, a typo such as
 "sousription", is read as that word: ``lexical.Terms.respelled_as``; a place the
 question names is found in its adjective, "Europe" in "européenne":
-``lexical.with_place_adjectives``):
+``lexical.place_adjectives``):
 
 * ``lexical``: weighted share of the question's content words (Snowball stems,
   rare words weigh more) found in the sentence, and in the sentence with its
@@ -279,9 +279,12 @@ class PassageScorer:
         for chunk in chunks:
             spans = lexical.sentence_spans(chunk.text)[: self.max_sentences]
             segmented.append((spans, [lexical.all_stems(chunk.text[s:e], lang) for s, e in spans]))
-        q_terms = q_terms.respelled_as(set().union(*(st for _, stems in segmented for st in stems)))
-        segmented = [(spans, [lexical.with_place_adjectives(st, q_terms) for st in stems])
-                     for spans, stems in segmented]
+        vocabulary = set().union(*(st for _, stems in segmented for st in stems))
+        q_terms = q_terms.respelled_as(vocabulary)
+        adjectives = lexical.place_adjectives(vocabulary, q_terms)
+        if adjectives:
+            segmented = [(spans, [lexical.with_place_adjectives(st, adjectives) for st in stems])
+                         for spans, stems in segmented]
         lexical_rows: list[tuple[int, ScoredChunk, list[tuple[int, int, str, float, float, float, float]], float, float]] = []
         for rank, (chunk, (spans, stems)) in enumerate(zip(chunks, segmented)):
             text = chunk.text

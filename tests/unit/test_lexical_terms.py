@@ -122,7 +122,8 @@ def test_quantities_leave_out_names_and_reference_markers(text, quantities):
 ])
 def test_place_adjectives(question, passage, lang, found):
     stems = lexical.all_stems(passage, lang)
-    assert lexical.with_place_adjectives(stems, lexical.Terms.of(question, lang)) - stems == found
+    adjectives = lexical.place_adjectives(stems, lexical.Terms.of(question, lang))
+    assert lexical.with_place_adjectives(stems, adjectives) - stems == found
 
 
 @pytest.mark.parametrize(("words", "lang"), [
