@@ -559,6 +559,9 @@ def test_audit_shows_an_admin_only_the_records_of_documents_it_may_read(world):
     hidden = {w.doc_id(k) for k in ("hr", "hr_legal")}
     assert any(hidden & set(r["details"].get("document_ids") or ()) for r in everything)
     assert limited and not any(hidden & set(r["details"].get("document_ids") or ()) for r in limited)
+    # A document an ask retrieved but did not cite is named in its record too.
+    assert any(hidden & set(r["details"].get("chunk_document_ids") or ()) for r in everything)
+    assert not any(hidden & set(r["details"].get("chunk_document_ids") or ()) for r in limited)
     assert {r["audit_id"] for r in limited} < {r["audit_id"] for r in everything}
     # A short page is filled from further back, not cut short by the filter.
     assert len(w.call(BY_NAME["fin_admin"], "GET", "/v1/audit", params={"limit": 3}).json()["records"]) == 3

@@ -52,8 +52,11 @@ _MAX_SCAN = 100_000
 
 
 def _document_ids(details: dict) -> set[str]:
-    """Every document id a record names: its ``document_ids`` and an ask's ``filters``."""
+    """Every document id a record names: its ``document_ids``, an ask's ``filters`` and
+    the documents of the chunks it retrieved (``chunk_document_ids``: an ask cites fewer
+    documents than it read, and the retrieved ones are named in the record too)."""
     ids = set(details.get("document_ids") or ())
+    ids.update(details.get("chunk_document_ids") or ())
     filters = details.get("filters")
     if isinstance(filters, dict):
         ids.update(filters.get("document_ids") or ())
