@@ -96,18 +96,16 @@ class ExtractiveGenerator:
         closed = is_yes_no_question(question)
         for passage in scored:
             for sentence in passage.sentences:
-                if not _is_readable(sentence.text) or _addressed_to_model(sentence, tainted):
+                # A question in the text (an FAQ's heading) is never an answer, nor a
+                # companion of one.
+                if (not _is_readable(sentence.text) or sentence.text.rstrip().endswith("?")
+                        or _addressed_to_model(sentence, tainted)):
                     continue
                 # A sentence made only of the question's own words (a heading that
                 # restates it) answers nothing, unless the question is a closed one:
                 # "Un contrat signé à l'étranger peut être exécuté en France." answers "peut-il
-                # être exécuté ?". A question in the text is never an answer.
-                if sentence.text.rstrip().endswith("?"):
-                    restates = True
-                elif closed:
-                    restates = False
-                else:
-                    restates = not lexical.Terms.of(sentence.text, lang).missing_from(set(q_terms.weights))
+                # être exécuté ?".
+                restates = not closed and not lexical.Terms.of(sentence.text, lang).missing_from(set(q_terms.weights))
                 candidates.append(_with_score(sentence, sentence.score * 0.5 if restates else sentence.score))
         if not candidates:
             return []

@@ -375,3 +375,14 @@ def test_question_sentence_similarity_is_opt_in(setup):
     assert Answerer(embedder, None, index, ExtractiveGenerator()).scorer.embedder is None
     opted_in = Answerer(embedder, None, index, ExtractiveGenerator(), sentence_similarity=True)
     assert opted_in.scorer.embedder is embedder
+
+
+def test_a_question_in_the_text_is_never_part_of_an_answer():
+    """An FAQ repeats the caller's question as a heading: the answer is what follows it,
+    and the heading is neither the answer nor one of its companion sentences."""
+    text = "Le vol est-il couvert ? Oui, si les portes étaient verrouillées.\nLa franchise est de 150 euros."
+    chunk = ScoredChunk("d:0", 1.0, {"text": text, "document_id": "d", "page": 1, "start": 0, "end": len(text)})
+    sentences = ExtractiveGenerator().generate("Le vol est-il couvert ?", [chunk])
+    assert sentences
+    assert not [s.text for s in sentences if s.text.rstrip().endswith("?")]
+    assert sentences[0].text == "Oui, si les portes étaient verrouillées."
