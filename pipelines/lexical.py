@@ -148,10 +148,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-_REPLY_RE = re.compile(r"(?:oui|non|yes|no)\s*[.!]", re.IGNORECASE)
+_REPLY_WORD = r"(?:oui|non|yes|no)"
+
+_REPLY_RE = re.compile(_REPLY_WORD + r"\s*[.!]", re.IGNORECASE)
 """A sentence that is only a reply word ("Oui.", "No!")."""
 
-REPLY_OPENING_RE = re.compile(r"(?:oui|non|yes|no)\b(?!-)(?!\.?\s*\d)", re.IGNORECASE)
+REPLY_OPENING_RE = re.compile(_REPLY_WORD + r"\b(?!-)(?!\.?\s*\d)", re.IGNORECASE)
 """A sentence that opens with a reply word: the direct answer to a closed question
 ("Oui, si votre situation change"); not "Non-résident" nor "No. 5" (a number)."""
 

@@ -22,7 +22,7 @@ question names is found in its adjective, "Europe" in "européenne":
   asking for a quantity or a date, whether the sentence holds a number the question
   does not; for questions asking who, where or a name, whether it holds a name
   (``lexical.named_tokens``, pseudonyms included) the question does not; for closed
-  questions, whether it opens with a reply word ("Oui, si vous avez ...");
+  questions, whether it opens with a reply word ("Oui, si votre situation change");
 * ``lead``: a prior for the opening of a document (first page, decaying with the
   character offset): summaries, definitions and the answer to a page's own title come
   first in the encyclopaedia articles, administrative fiches and reports we serve;
