@@ -216,6 +216,7 @@ class PiiDetector:
                 )
         candidates: list[PiiEntity] = []
         log_lines: frozenset[int] | None = None
+        other_labels = _ner_label_votes(text, found)
         for entity_type, start, end, score, recogniser in found:
             start, end = _trim(text, start, end)
             if start >= end:
@@ -240,6 +241,13 @@ class PiiDetector:
                         continue  # a lone capitalised word from a foreign model: too weak
                     if len(words) == 1 and _not_a_proper_noun(artifacts.tokens, start, end):
                         continue  # "Veuillez", "Montant": NER and the tagger disagree
+                    if len(words) == 1 and text[start:end] == words[0] and not self._surely_a_name(text, start):
+                        word = words[0]
+                        if _lower_case_elsewhere(text, word) and _rare_word(word):
+                            continue  # "Adenovirus vectors are ..." and "adenovirus-based"
+                        person, other = other_labels.get(word, (0, 0))
+                        if other > person and person + other >= _MIN_VOTES:
+                            continue  # "Zanamivir": a place 46 times, a person 13
                     if _is_heading(text, start, end):
                         continue
                 if not _name_words(text[start:end]):
@@ -252,6 +260,15 @@ class PiiDetector:
                 merged = _merge_overlaps(merged + _first_name_pairs(text, merged, self.first_names), text)
             merged = _merge_overlaps(merged + _names_in_lists(text, merged) + _repeated_names(text, merged), text)
         return [e for e in merged if e.type in wanted]
+
+    def _surely_a_name(self, text: str, start: int) -> bool:
+        """A lone word after a civility ("M. Petit") or that is a known first name: the
+        consistency checks of single words (``_lower_case_elsewhere``, the label vote)
+        do not apply to it."""
+        word = re.match(r"[\w'’\-]+", text[start:])
+        if word is not None and fold(word.group(0)) in self.first_names:
+            return True
+        return _CIVILITY_BEFORE.search(text[max(0, start - 20) : start]) is not None
 
     def _other_language_names(self, text: str, language: str) -> list[tuple]:
         """Person names found by the other languages' NER (a second opinion: the
@@ -521,6 +538,51 @@ def _coverage(length: int, spans) -> bytearray:
     for span in spans:
         mask[span.start : span.end] = b"\x01" * (span.end - span.start)
     return mask
+
+
+_MIN_VOTES = 3
+"""Occurrences of a word the NER must have labelled before its majority label can
+overrule a PERSON label on one of them."""
+
+
+def _ner_label_votes(text: str, found: Sequence[tuple]) -> dict[str, tuple[int, int]]:
+    """Single word -> (times the NER labelled it a person, times it labelled it
+    anything else) in this text. The small English model calls a drug a person in one
+    sentence and a place in the next; a name is a name throughout."""
+    votes: dict[str, list[int]] = {}
+    for entity_type, start, end, _score, recogniser in found:
+        if recogniser != _NER_PERSON_RECOGNISER:
+            continue
+        value = text[start:end].strip()
+        if not value or not re.fullmatch(r"[\w'’\-]+", value):
+            continue
+        counts = votes.setdefault(value, [0, 0])
+        counts[0 if entity_type == E.PERSON else 1] += 1
+    return {word: (p, o) for word, (p, o) in votes.items()}
+
+
+def _lower_case_elsewhere(text: str, word: str) -> bool:
+    """Whether a capitalised ``word`` is also written in lower case in ``text`` (a
+    drug or an organism opening a sentence: "Carrageenan" and "carrageenan"). A name
+    is capitalised wherever it is written, but a surname can also be an everyday word
+    ("Brown signed ... the brown car"): callers only trust this for rare words."""
+    lower = word.lower()
+    if lower == word or word.isupper():
+        return False
+    return re.search(r"(?<!\w)" + re.escape(lower) + r"(?!\w)", text) is not None
+
+
+_RARE_ZIPF = 3.5
+"""Below this Zipf frequency in both French and English, a word is technical
+("carrageenan" 1.9, "adenovirus" 2.3, "placebo" 3.5) rather than a surname that is
+also an everyday word ("Brown" 5.0, "Petit" 5.7, "Boulanger" 3.7), which stays a name."""
+
+
+def _rare_word(word: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    lower = word.lower()
+    return max(zipf_frequency(lower, "fr"), zipf_frequency(lower, "en")) < _RARE_ZIPF
 
 
 def _repeated_names(text: str, found: list[PiiEntity]) -> list[PiiEntity]:

@@ -312,7 +312,10 @@ LIST_ITEM = rf"(?:{_CIVILITY}[ \t]+)?{_NAME_CHAIN}"
 """One item of an enumeration of names (see ``detector._names_in_lists``)."""
 
 NAME_CUE_PATTERNS: tuple[PatternSpec, ...] = (
-    PatternSpec("civility then name", rf"(?<![\w]){_CIVILITY}[ \t]+{_NAME_CHAIN}", 0.85),
+    # 0.9, above the NER's 0.85: Presidio keeps one of two results with the same span
+    # and score in hash order, so on a tie "M. Petit" was kept as the NER's result (and
+    # then rejected by the NER guards) in some processes and as ours in others.
+    PatternSpec("civility then name", rf"(?<![\w]){_CIVILITY}[ \t]+{_NAME_CHAIN}", 0.9),
     PatternSpec(
         "initials then surname",
         # not at the start of a line: "A. La procédure" is a heading

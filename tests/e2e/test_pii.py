@@ -86,6 +86,28 @@ def test_detects(detector, text, expected):
 
 
 @pytest.mark.parametrize(
+    "text, expected",
+    [
+        # the NER calls a drug a person at a sentence start; the text writes it in lower
+        # case elsewhere, and it is a rare word: not a name
+        ("Carrageenan was dissolved in water. The carrageenan solution was then filtered and stored.", []),
+        # a surname that is also an everyday word stays a name, lower case elsewhere or not
+        ("Brown signed the claim form. The brown car was parked outside.", ["Brown"]),
+        ("M. Petit est venu signer le contrat. Il avait un petit chien.", ["M. Petit"]),
+        # the NER calls the drug a person twice and a place three times: the majority wins
+        (
+            "Peramivir was purchased as powder. Cells were treated with Peramivir for two days. "
+            "The combination of Peramivir and heparin was tested in mice. Treatment with Peramivir "
+            "alone protected 40% of the animals. Peramivir was dissolved in saline.",
+            [],
+        ),
+    ],
+)
+def test_a_lone_word_is_a_name_only_if_the_text_treats_it_as_one(detector, text, expected):
+    assert [v for t, v in found(detector, text, "en" if "Peramivir" in text else None) if t == "PERSON"] == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "2024-03-01 12:00:01 INFO Worker Alice started on host Bob",

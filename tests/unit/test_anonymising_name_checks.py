@@ -1,0 +1,59 @@
+"""Consistency checks on lone words the NER calls persons (no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.anonymising.detector import _lower_case_elsewhere, _ner_label_votes, _rare_word
+
+NER = "SpacyRecognizer"
+
+
+@pytest.mark.parametrize(
+    "text, word, expected",
+    [
+        ("Carrageenan is a polymer. The carrageenan dose was low.", "Carrageenan", True),
+        ("Adenovirus vectors work. Most adenovirus-based vaccines fail.", "Adenovirus", True),
+        ("Brown signed. Brown paid.", "Brown", False),
+        ("Brownie signed. The brown car.", "Brownie", False),  # a whole word, not a prefix
+        ("RNA was extracted. The rna pellet.", "RNA", False),  # acronyms are not judged this way
+    ],
+)
+def test_lower_case_elsewhere(text, word, expected):
+    assert _lower_case_elsewhere(text, word) is expected
+
+
+@pytest.mark.parametrize(
+    "word, expected",
+    [("Carrageenan", True), ("Adenovirus", True), ("Brown", False), ("Petit", False), ("Boulanger", False)],
+)
+def test_rare_word(word, expected):
+    assert _rare_word(word) is expected
+
+
+def test_label_votes_count_single_words_from_the_ner_only():
+    text = "Drugo cured. Drugo helped. Drugo failed. Anna Smith came. Drugo won."
+    found = [
+        ("PERSON", 0, 5, 0.85, NER),
+        ("LOCATION", 13, 18, 0.85, NER),
+        ("LOCATION", 27, 32, 0.85, NER),
+        ("PERSON", 41, 51, 0.85, NER),  # two words: not voted on
+        ("PERSON", 58, 63, 0.6, "second opinion"),  # another recogniser: not a vote
+    ]
+    assert [text[s:e] for _, s, e, _, _ in found] == ["Drugo", "Drugo", "Drugo", "Anna Smith", "Drugo"]
+    assert _ner_label_votes(text, found) == {"Drugo": (1, 2)}
+
+
+def test_a_civility_cue_outscores_the_ner_on_the_same_span():
+    """Presidio keeps one of two results with the same span and score in hash order:
+    "M. Petit" found by both the cue and the NER must come out as the cue's result
+    (the NER's is then filtered by guards meant for statistical guesses)."""
+    import inspect
+
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    from pipelines.anonymising.fr_pack import NAME_CUE_PATTERNS
+
+    ner_strength = inspect.signature(SpacyRecognizer.__init__).parameters["ner_strength"].default
+    civility = next(p for p in NAME_CUE_PATTERNS if p.name == "civility then name")
+    assert civility.score > ner_strength
