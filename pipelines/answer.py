@@ -216,9 +216,11 @@ class Answerer:
         flt: IndexFilter,
         top_k: int | None = None,
         generator: Generator | str | None = None,
+        search_question: str | None = None,
     ) -> Answer:
         final: Answer | None = None
-        for event in self.iter_answer(question, index_name=index_name, flt=flt, top_k=top_k, generator=generator):
+        for event in self.iter_answer(question, index_name=index_name, flt=flt, top_k=top_k, generator=generator,
+                                      search_question=search_question):
             if isinstance(event, DoneEvent):
                 final = event.answer
         assert final is not None
@@ -232,27 +234,34 @@ class Answerer:
         flt: IndexFilter,
         top_k: int | None = None,
         generator: Generator | str | None = None,
+        search_question: str | None = None,
     ) -> Iterator[SentenceEvent | DoneEvent]:
         """``SentenceEvent`` per verified sentence as soon as it is known, then ``DoneEvent``.
 
         Sentences are streamed only once verified, so a streamed sentence is never
         retracted. Raises ``KeyError`` for an unknown generator name.
+
+        ``search_question`` (default: ``question``) is what retrieval and scoring read;
+        generators only ever see ``question``. In a pseudonymised collection the first
+        keeps the values the vault does not know, the second has them redacted
+        (``Anonymiser.question_texts``).
         """
         gen = self._generator(generator)
         top_k = top_k or self.top_k
-        lang = lexical.detect_language(question)
+        searched = search_question if search_question is not None else question
+        lang = lexical.detect_language(searched)
         timings: dict[str, float] = {}
 
         clock = time.perf_counter()
-        question_vector = self.embedder.embed_query(question)
+        question_vector = self.embedder.embed_query(searched)
         hits = self.retriever.retrieve(
-            question, index_name=index_name, flt=flt, limit=max(self.candidates, top_k),
+            searched, index_name=index_name, flt=flt, limit=max(self.candidates, top_k),
             question_vector=question_vector,
         )
         timings["retrieve"] = _ms(clock)
 
         clock = time.perf_counter()
-        scored = self.scorer.score(question, hits, lang=lang, question_vector=question_vector, keep=top_k)
+        scored = self.scorer.score(searched, hits, lang=lang, question_vector=question_vector, keep=top_k)
         evidence = max((p.evidence for p in scored), default=0.0)
         timings["score"] = _ms(clock)
 

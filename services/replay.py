@@ -74,12 +74,13 @@ def replay_ask(container, audit: AuditLog, audit_id: str, question: str) -> Repl
 
     hits = [ScoredChunk(id=cid, score=0.0, payload=current[cid]) for cid in details["chunk_ids"] if cid in current]
     answerer.retriever = HybridRetriever(answerer.embedder, None, RecordedHitsIndex(hits))
-    asked = question
+    asked = searched = question
     if collection.anonymise:  # as at ask time: names in the question become their tokens
         scope = container.vault_scope(collection)
-        asked = container.anonymiser.anonymise_query(question, store=scope, entities=collection.pii_entities).text
+        asked, searched = (t.text for t in container.anonymiser.question_texts(
+            question, store=scope, entities=collection.pii_entities))
     answer = answerer.answer(asked, index_name=alias, flt=IndexFilter(), top_k=int(details.get("top_k") or 8),
-                             generator=generator)
+                             generator=generator, search_question=searched)
     replayed = text_hash(answer.answer)
     match = replayed == details["answer_hash"]
     if not match and not reasons:

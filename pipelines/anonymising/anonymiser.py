@@ -146,19 +146,42 @@ class Anonymiser:
         """Ask-time pseudonymisation: values the vault knows get their token (so a name
         in a question matches the index); unknown values are redacted (``<T>``) and
         never create vault entries."""
+        return self.question_texts(text, language=language, entities=entities, store=store)[0]
+
+    def question_texts(
+        self,
+        text: str,
+        *,
+        language: str | None = None,
+        entities: Iterable[str] | None = None,
+        store: TokenStore | None = None,
+    ) -> tuple[AnonymisedText, AnonymisedText]:
+        """(asked, searched) from one detection. ``asked`` is ``anonymise_query``'s text:
+        what is recorded or sent to a generator. ``searched`` differs only by leaving
+        the values the vault does not know as written: no stored page holds a token
+        for them, so only a clear occurrence (the detector tagged the question, not
+        the page: "Qui a réalisé les Harmonies Werckmeister ?") can match, and
+        redacting them loses the words the question is about. It is for local
+        retrieval and scoring only; it is never stored. Neither creates vault entries."""
         language = language or self.detector.detect_language(text)
         wanted = entities if entities is not None else self.entities
         found = self.detector.detect(text, language, entities=wanted)
         store = store or self.store
-        replaced = []
+        known, unknown = [], []
         for e in found:
-            value = text[e.start : e.end]
-            token = store.lookup(e.type, value) if store is not None else None
-            replaced.append(replace(e, replacement=token or redact_token(e.type)))
-        if store is not None:
-            replaced = sorted(replaced + _known_names(text, replaced, store), key=lambda e: e.start)
-        new_text, offsets = apply_replacements(text, replaced)
-        return AnonymisedText(text=new_text, entities=tuple(replaced), offsets=offsets, language=language)
+            token = store.lookup(e.type, text[e.start : e.end]) if store is not None else None
+            if token:
+                known.append(replace(e, replacement=token))
+            else:
+                unknown.append(replace(e, replacement=redact_token(e.type)))
+        out = []
+        for replaced in (known + unknown, known):
+            if store is not None:
+                replaced = replaced + _known_names(text, replaced, store)
+            replaced = sorted(replaced, key=lambda e: e.start)
+            new_text, offsets = apply_replacements(text, replaced)
+            out.append(AnonymisedText(text=new_text, entities=tuple(replaced), offsets=offsets, language=language))
+        return out[0], out[1]
 
     def _replacements(
         self,

@@ -226,6 +226,25 @@ def test_query_pseudonymisation_uses_known_tokens_and_never_creates():
     assert store.lookup("PERSON", "Marie Curie") is None
 
 
+@pytest.mark.parametrize(
+    "question, asked, searched",
+    [
+        # known: the token in both; unknown: redacted for the record, as written for search
+        ("Que dit Jean Dupont à Marie Curie ?", "Que dit <PERSON_1> à <PERSON> ?", "Que dit <PERSON_1> à Marie Curie ?"),
+        ("Le téléphone 06 12 34 56 78 ?", "Le téléphone <PHONE_NUMBER> ?", "Le téléphone 06 12 34 56 78 ?"),
+        ("Rien à cacher ?", "Rien à cacher ?", "Rien à cacher ?"),
+    ],
+)
+def test_question_texts_redact_unknown_values_only_for_the_record(question, asked, searched):
+    store = InMemoryTokenStore()
+    anonymiser = Anonymiser(TableDetector(TABLE), store)
+    anonymiser.anonymise("Jean Dupont", document_id="d")
+    got = anonymiser.question_texts(question)
+    assert (got[0].text, got[1].text) == (asked, searched)
+    assert got[0].text == anonymiser.anonymise_query(question).text
+    assert store.lookup("PERSON", "Marie Curie") is None and store.lookup("PHONE_NUMBER", "06 12 34 56 78") is None
+
+
 def test_query_finds_vault_names_the_detector_missed():
     store = InMemoryTokenStore()
     Anonymiser(TableDetector(TABLE), store).anonymise("Jean Dupont", document_id="d")

@@ -386,3 +386,24 @@ def test_a_question_in_the_text_is_never_part_of_an_answer():
     assert sentences
     assert not [s.text for s in sentences if s.text.rstrip().endswith("?")]
     assert sentences[0].text == "Oui, si les portes étaient verrouillées."
+
+
+def test_the_search_question_is_searched_and_the_question_is_what_a_generator_sees(setup):
+    """A pseudonymised collection asks with the unknown values redacted and searches
+    with them as written (``Anonymiser.question_texts``)."""
+
+    class RecordingGenerator(ScriptedGenerator):
+        def generate(self, question, passages):
+            self.seen = question
+            return [GeneratedSentence("The Eiffel Tower is 330 metres tall.", ())]
+
+    asked, searched = "How tall is the <PERSON>?", "How tall is the Eiffel Tower?"
+    generator = RecordingGenerator([])
+    answerer = _answerer(setup, generator, abstain_threshold=0.3)
+    embedded = []
+    embed_query = answerer.embedder.embed_query
+    answerer.embedder.embed_query = lambda text: embedded.append(text) or embed_query(text)
+    answer = answerer.answer(asked, index_name="c", flt=IndexFilter(), search_question=searched)
+    assert embedded == [searched]
+    assert generator.seen == asked
+    assert not answer.abstained and "330 metres" in answer.answer

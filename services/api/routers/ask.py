@@ -82,11 +82,15 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
     if body.reveal_pii and not principal.has_role("admin"):
         raise ProblemException(403, "reveal_pii needs the 'admin' role")
     generator = container.generator(body.generator)
-    question = body.question
+    question = search_question = body.question
     scope = container.vault_scope(collection) if collection.anonymise else None
     if scope is not None:
         # The index holds pseudonyms: a name in the question must become its token.
-        question = container.anonymiser.anonymise_query(question, store=scope, entities=collection.pii_entities).text
+        # Values the vault does not know are redacted for the generator, and kept for
+        # the (local, unrecorded) search, where only a clear occurrence can match them.
+        asked, searched = container.anonymiser.question_texts(
+            body.question, store=scope, entities=collection.pii_entities)
+        question, search_question = asked.text, searched.text
     flt = IndexFilter(
         acl_groups=None if principal.sees_everything else tuple(principal.groups),
         document_ids=tuple(body.filters.document_ids),
@@ -133,14 +137,16 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
 
     if not body.stream:
         answer = searching(lambda answerer, target: answerer.answer(
-            question, index_name=target, flt=flt, top_k=body.top_k, generator=generator))
+            question, index_name=target, flt=flt, top_k=body.top_k, generator=generator,
+            search_question=search_question))
         return JSONResponse(finish(answer))
 
     from pipelines.answer import DoneEvent
 
     def first_event(answerer, target):
         # Retrieval happens before the first event: a retry never repeats a sent event.
-        stream = answerer.iter_answer(question, index_name=target, flt=flt, top_k=body.top_k, generator=generator)
+        stream = answerer.iter_answer(question, index_name=target, flt=flt, top_k=body.top_k, generator=generator,
+                                      search_question=search_question)
         return next(stream), stream
 
     def events():
