@@ -232,6 +232,7 @@ class PiiDetector:
                     )
                     if not informal:
                         end = _name_prefix_end(text, start, end)
+                        start = self._skip_leading_adverbs(artifacts.tokens, text, start, end)
                     if log_lines is None:
                         log_lines = _log_line_starts(text)
                     if not _plausible_ner_name(text, start, end, allow_lower=informal, log_lines=log_lines):
@@ -260,6 +261,24 @@ class PiiDetector:
                 merged = _merge_overlaps(merged + _first_name_pairs(text, merged, self.first_names), text)
             merged = _merge_overlaps(merged + _names_in_lists(text, merged) + _repeated_names(text, merged), text)
         return [e for e in merged if e.type in wanted]
+
+    def _skip_leading_adverbs(self, doc, text: str, start: int, end: int) -> int:
+        """Start of a NER person span without the sentence opener it swallowed
+        ("Despite HRV"): leading words the tagger does not call proper nouns, that are
+        everyday words, no first name and no particle. Left as is when nothing would
+        remain. Otherwise the opener (and an acronym the guards reject on its own) was
+        propagated to every other occurrence as a name."""
+        span = doc.char_span(start, end, alignment_mode="expand")
+        if span is None:
+            return start
+        for token in span:
+            if token.is_punct:
+                continue
+            word = token.text
+            if (token.pos_ in ("PROPN", "X") or not token.is_alpha or fold(word) in self.first_names
+                    or fold(word) in _LOWER_NAME_WORDS or _rare_word(word)):  # "De Mons", "Le Pen"
+                return max(start, token.idx)  # the first word that may be a name
+        return start
 
     def _surely_a_name(self, text: str, start: int) -> bool:
         """A lone word after a civility ("M. Petit") or that is a known first name: the

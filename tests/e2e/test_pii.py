@@ -94,6 +94,9 @@ def test_detects(detector, text, expected):
         # a surname that is also an everyday word stays a name, lower case elsewhere or not
         ("Brown signed the claim form. The brown car was parked outside.", ["Brown"]),
         ("M. Petit est venu signer le contrat. Il avait un petit chien.", ["M. Petit"]),
+        # "Despite HRV" (a second opinion's person) is an opener and an acronym, and was
+        # propagated to every "HRV"
+        ("Despite HRV being common, the virus was rare. HRV was found in 20% of cases.", []),
         # the NER calls the drug a person twice and a place three times: the majority wins
         (
             "Peramivir was purchased as powder. Cells were treated with Peramivir for two days. "
@@ -104,7 +107,8 @@ def test_detects(detector, text, expected):
     ],
 )
 def test_a_lone_word_is_a_name_only_if_the_text_treats_it_as_one(detector, text, expected):
-    assert [v for t, v in found(detector, text, "en" if "Peramivir" in text else None) if t == "PERSON"] == expected
+    language = "en" if "Peramivir" in text or "HRV" in text else None
+    assert [v for t, v in found(detector, text, language) if t == "PERSON"] == expected
 
 
 @pytest.mark.parametrize(
