@@ -96,10 +96,7 @@ class ExtractiveGenerator:
         closed = is_yes_no_question(question)
         for passage in scored:
             for sentence in passage.sentences:
-                # A question in the text (an FAQ's heading) is never an answer, nor a
-                # companion of one.
-                if (not _is_readable(sentence.text) or sentence.text.rstrip().endswith("?")
-                        or _addressed_to_model(sentence, tainted)):
+                if _never_an_answer(sentence, tainted):
                     continue
                 # A sentence made only of the question's own words (a heading that
                 # restates it) answers nothing, unless the question is a closed one:
@@ -145,8 +142,15 @@ class ExtractiveGenerator:
                 continue
             after = [s for s in passage.sentences if s.start >= best.end]
             follower = min(after, key=lambda s: s.start, default=None)
-            return None if follower is None or _addressed_to_model(follower, tainted) else follower
+            return None if follower is None or _never_an_answer(follower, tainted) else follower
         return None
+
+
+def _never_an_answer(sentence: SentenceCandidate, tainted: dict[int, list[tuple[int, int]]]) -> bool:
+    """Unreadable, a question in the text (an FAQ's heading) or addressed to a model: not
+    an answer, nor a companion or a follower of one."""
+    return (not _is_readable(sentence.text) or sentence.text.rstrip().endswith("?")
+            or _addressed_to_model(sentence, tainted))
 
 
 def _addressed_to_model(sentence: SentenceCandidate, tainted: dict[int, list[tuple[int, int]]]) -> bool:

@@ -377,15 +377,25 @@ def test_question_sentence_similarity_is_opt_in(setup):
     assert opted_in.scorer.embedder is embedder
 
 
-def test_a_question_in_the_text_is_never_part_of_an_answer():
-    """An FAQ repeats the caller's question as a heading: the answer is what follows it,
-    and the heading is neither the answer nor one of its companion sentences."""
-    text = "Le vol est-il couvert ? Oui, si les portes étaient verrouillées.\nLa franchise est de 150 euros."
+@pytest.mark.parametrize(
+    "question, text, first",
+    [
+        # an FAQ repeats the caller's question as a heading: the answer is what follows
+        ("Le vol est-il couvert ?",
+         "Le vol est-il couvert ? Oui, si les portes étaient verrouillées.\nLa franchise est de 150 euros.",
+         "Oui, si les portes étaient verrouillées."),
+        # a short best sentence brings the one after it, unless that one is a question
+        ("Quelle est la franchise ?",
+         "La franchise est de 150 euros.\nLe vol est-il couvert ? Oui, si les portes étaient verrouillées.",
+         "La franchise est de 150 euros."),
+    ],
+)
+def test_a_question_in_the_text_is_never_part_of_an_answer(question, text, first):
+    """Neither the answer, nor a companion, nor the follower of a short answer."""
     chunk = ScoredChunk("d:0", 1.0, {"text": text, "document_id": "d", "page": 1, "start": 0, "end": len(text)})
-    sentences = ExtractiveGenerator().generate("Le vol est-il couvert ?", [chunk])
-    assert sentences
+    sentences = ExtractiveGenerator().generate(question, [chunk])
+    assert sentences and sentences[0].text == first
     assert not [s.text for s in sentences if s.text.rstrip().endswith("?")]
-    assert sentences[0].text == "Oui, si les portes étaient verrouillées."
 
 
 def test_the_search_question_is_searched_and_the_question_is_what_a_generator_sees(setup):
