@@ -48,11 +48,14 @@ class ExtractiveGenerator:
 
     Selection: the best-scoring sentence (see ``pipelines.retrieval.PassageScorer``),
     the sentence right after it when it is short or announces a list (ends with ":"),
-    then the next best sentences scoring at least ``companion_ratio`` of the best.
-    The default ratio 0 always fills the ``max_sentences`` budget: on the dev set the
-    answer is in the best sentence for ~45% of questions and in one of the best three
-    for ~65%, and three sentences stay short enough to read. Duplicates from overlapping chunks are skipped. Every returned
-    sentence is a verbatim slice of one passage: ``spans`` holds its offsets.
+    then the next best sentences scoring at least ``companion_ratio`` of the best and
+    holding a word of the question or a value of the kind it asks for (in a short
+    document every sentence scores close to the best). The default ratio 0 fills the
+    ``max_sentences`` budget with such sentences: on the dev set the answer is in the
+    best sentence for ~45% of questions and in one of the best three for ~65%, and
+    three sentences stay short enough to read. Duplicates from overlapping chunks are
+    skipped. Every returned sentence is a verbatim slice of one passage: ``spans``
+    holds its offsets.
     """
 
     name = "extractive"
@@ -121,6 +124,8 @@ class ExtractiveGenerator:
                 break
             if _repeats(_key(c.text), seen):
                 continue
+            if c.lexical == 0 and c.numeric == 0:
+                continue  # holds no word of the question, nor the kind of value it asks for
             chosen.append(c)
             seen.add(_key(c.text))
         chosen = chosen[: self.max_sentences]

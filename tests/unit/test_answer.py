@@ -398,6 +398,16 @@ def test_a_question_in_the_text_is_never_part_of_an_answer(question, text, first
     assert not [s.text for s in sentences if s.text.rstrip().endswith("?")]
 
 
+def test_a_companion_sentence_shares_something_with_the_question():
+    """In a short document every sentence scores close to the best: a companion that holds
+    no word of the question (and no value of the kind it asks for) is left out."""
+    text = ("Déclaration de sinistre.\nLa franchise est de 150 euros par sinistre.\n"
+            "Les portes étaient verrouillées.\nLe contrat Horizon couvre aussi le bris de glace.")
+    chunk = ScoredChunk("d:0", 1.0, {"text": text, "document_id": "d", "page": 1, "start": 0, "end": len(text)})
+    sentences = ExtractiveGenerator().generate("Que couvre le contrat Horizon ?", [chunk])
+    assert [s.text for s in sentences] == ["Le contrat Horizon couvre aussi le bris de glace."]
+
+
 def test_the_search_question_is_searched_and_the_question_is_what_a_generator_sees(setup):
     """A pseudonymised collection asks with the unknown values redacted and searches
     with them as written (``Anonymiser.question_texts``)."""
