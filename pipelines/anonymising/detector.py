@@ -244,7 +244,8 @@ class PiiDetector:
                         continue  # "Veuillez", "Montant": NER and the tagger disagree
                     if len(words) == 1 and text[start:end] == words[0] and not self._surely_a_name(text, start):
                         word = words[0]
-                        if _lower_case_elsewhere(text, word) and _rare_word(word):
+                        # the frequency lookup first: the lower-case search scans the text
+                        if _rare_word(word) and _lower_case_elsewhere(text, word):
                             continue  # "Adenovirus vectors are ..." and "adenovirus-based"
                         person, other = other_labels.get(word, (0, 0))
                         if other > person and person + other >= _MIN_VOTES:
