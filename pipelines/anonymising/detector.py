@@ -397,16 +397,25 @@ def _log_line_starts(text: str) -> frozenset[int]:
 
 def _name_prefix_end(text: str, start: int, end: int) -> int:
     """End of the longest run of name-like words at the start of a NER span: NER
-    spans sometimes run on ("Boner c. Royaume-Uni", a name then a stray symbol)."""
-    cut = start
+    spans sometimes run on ("Boner c. Royaume-Uni", a name then a stray symbol).
+    The run ends on a capitalised word, never on a particle: "Pierre Dupont de" is
+    not a name, and its last word would pass for a surname ("De quel ... ?")."""
+    cut = last = start
     for m in re.finditer(r"\S+", text[start:end]):
         word = m.group(0)
-        if not (word[0].isupper() or fold(word) in _LOWER_NAME_WORDS):
+        particle = fold(word) in _LOWER_NAME_WORDS
+        if not (word[0].isupper() or particle or _ELIDED_NAME.match(word)):
             break
-        if "\n" in text[cut : start + m.start()]:
+        if "\n" in text[last : start + m.start()]:
             break  # a name does not run over a line break (form fields, headings)
-        cut = start + m.end()
-    return cut
+        last = start + m.end()
+        if not particle:
+            cut = last
+    return cut if cut > start else last
+
+
+_ELIDED_NAME = re.compile(r"[dl]['’][A-ZÀ-ÖØ-Þ]")
+"""An elided particle glued to a capitalised name: "de l'Étang", "d'Artagnan"."""
 
 
 def _not_a_proper_noun(doc, start: int, end: int) -> bool:

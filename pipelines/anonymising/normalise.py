@@ -24,7 +24,7 @@ import unicodedata
 import phonenumbers
 
 from pipelines.anonymising import entities as E
-from pipelines.anonymising.fr_pack import CIVILITIES
+from pipelines.anonymising.fr_pack import CIVILITIES, NAME_PARTICLES
 
 _CIVILITY_RE = re.compile(
     r"^(?:"
@@ -76,10 +76,16 @@ def normalise_value(entity_type: str, value: str) -> str:
 
 
 def surname_of(entity_type: str, normal_form: str) -> str | None:
-    """The last word of a multi-word person name (what a later lone mention may use)."""
+    """The last word of a multi-word person name that is not a particle (what a later
+    lone mention may use): a name that ends with "de" must not make every "De" at the
+    start of a question that person."""
     if entity_type != E.PERSON:
         return None
     words = normal_form.split()
+    if len(words) < 2:
+        return None
+    while words and words[-1] in NAME_PARTICLES:
+        words.pop()
     return words[-1] if len(words) >= 2 else None
 
 

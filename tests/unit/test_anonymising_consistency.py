@@ -114,6 +114,22 @@ def test_lookup_never_creates(store):
     assert tokens(store, ["Marie Curie"]) == ["<PERSON_2>"]  # number 2: lookup took none
 
 
+@pytest.mark.parametrize(
+    "full_name, lone_word, expected",
+    [
+        ("Pierre Dupont de l'Étang", "Étang", "<PERSON_1>"),
+        ("Jean de La Fontaine", "Fontaine", "<PERSON_1>"),
+        # a particle is never a surname, even where a span ends with one
+        ("Pierre Dupont de", "De", None),
+        ("Pierre Dupont de", "Dupont", "<PERSON_1>"),
+        ("Ludwig van", "Van", None),
+    ],
+)
+def test_lookup_of_a_lone_word_takes_the_last_word_that_is_no_particle(store, full_name, lone_word, expected):
+    tokens(store, [full_name])
+    assert store.lookup("PERSON", lone_word) == expected
+
+
 def test_reveal(store):
     tokens(store, ["Jean Dupont", "M. Dupont"])
     assert store.reveal("<PERSON_1> a signé ; <PERSON_7> non.") == "Jean Dupont a signé ; <PERSON_7> non."

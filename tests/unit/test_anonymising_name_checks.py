@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.anonymising.detector import _lower_case_elsewhere, _ner_label_votes, _rare_word
+from pipelines.anonymising.detector import _lower_case_elsewhere, _name_prefix_end, _ner_label_votes, _rare_word
 
 NER = "SpacyRecognizer"
 
@@ -57,3 +57,22 @@ def test_a_civility_cue_outscores_the_ner_on_the_same_span():
     ner_strength = inspect.signature(SpacyRecognizer.__init__).parameters["ner_strength"].default
     civility = next(p for p in NAME_CUE_PATTERNS if p.name == "civility then name")
     assert civility.score > ner_strength
+
+
+@pytest.mark.parametrize(
+    "span, name",
+    [
+        ("Pierre Dupont de l'Étang", "Pierre Dupont de l'Étang"),
+        ("Charles d’Artagnan", "Charles d’Artagnan"),
+        ("Jean de La Fontaine", "Jean de La Fontaine"),
+        ("Boner c. Royaume-Uni", "Boner"),
+        # a name never ends on a particle: its last word would pass for a surname
+        ("Pierre Dupont de l'armée", "Pierre Dupont"),
+        ("Marie Curie de", "Marie Curie"),
+        ("Ruiz\nDate", "Ruiz"),
+    ],
+)
+def test_a_ner_span_is_cut_after_its_last_name_word(span, name):
+    text = f"Selon {span} et les autres."
+    start = text.index(span)
+    assert text[start : _name_prefix_end(text, start, start + len(span))] == name
