@@ -247,8 +247,7 @@ class PiiDetector:
                         # the frequency lookup first: the lower-case search scans the text
                         if _rare_word(word) and _lower_case_elsewhere(text, word):
                             continue  # "Adenovirus vectors are ..." and "adenovirus-based"
-                        person, other = other_labels.get(word, (0, 0))
-                        if other > person and person + other >= _MIN_VOTES:
+                        if _voted_not_a_person(other_labels, word):
                             continue  # "Zanamivir": a place 46 times, a person 13
                     if _is_heading(text, start, end):
                         continue
@@ -260,7 +259,10 @@ class PiiDetector:
         if E.PERSON in wanted:
             if self.first_names:
                 merged = _merge_overlaps(merged + _first_name_pairs(text, merged, self.first_names), text)
-            merged = _merge_overlaps(merged + _names_in_lists(text, merged) + _repeated_names(text, merged), text)
+            merged = _merge_overlaps(
+                merged + _names_in_lists(text, merged, other_labels) + _repeated_names(text, merged, other_labels),
+                text,
+            )
         return [e for e in merged if e.type in wanted]
 
     def _skip_leading_adverbs(self, doc, text: str, start: int, end: int) -> int:
@@ -540,9 +542,13 @@ def _first_name_pairs(text: str, found: list[PiiEntity], lexicon: frozenset[str]
     return out
 
 
-def _names_in_lists(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
+def _names_in_lists(
+    text: str, found: list[PiiEntity], votes: dict[str, tuple[int, int]] | None = None
+) -> list[PiiEntity]:
     """In an enumeration of capitalised names ("les juges Raimondi, Nicolaou et
-    Bianku") where one item is a detected person, the other items are persons too."""
+    Bianku") where one item is a detected person, the other items are persons too,
+    unless the NER labels that item something else in most of the text
+    (``_voted_not_a_person``: "Oseltamivir and Zanamivir", two drugs)."""
     persons = [e for e in found if e.type == E.PERSON]
     if not persons:
         return []
@@ -554,7 +560,7 @@ def _names_in_lists(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
         if len(items) < 2 or not any(any(is_person[s:e]) for s, e in items):
             continue
         for s, e in items:
-            if fold(text[s:e]) in NAME_DENY or not _name_words(text[s:e]):
+            if fold(text[s:e]) in NAME_DENY or not _name_words(text[s:e]) or _voted_not_a_person(votes, text[s:e]):
                 continue
             if not any(is_taken[s:e]):
                 out.append(PiiEntity(E.PERSON, s, e, _PROPAGATED_SCORE))
@@ -590,6 +596,13 @@ def _ner_label_votes(text: str, found: Sequence[tuple]) -> dict[str, tuple[int, 
     return {word: (p, o) for word, (p, o) in votes.items()}
 
 
+def _voted_not_a_person(votes: dict[str, tuple[int, int]] | None, word: str) -> bool:
+    """Whether the NER labelled ``word`` something other than a person in most of its
+    occurrences, with at least ``_MIN_VOTES`` of them (``_ner_label_votes``)."""
+    person, other = (votes or {}).get(word, (0, 0))
+    return other > person and person + other >= _MIN_VOTES
+
+
 def _lower_case_elsewhere(text: str, word: str) -> bool:
     """Whether a capitalised ``word`` is also written in lower case in ``text`` (a
     drug or an organism opening a sentence: "Carrageenan" and "carrageenan"). A name
@@ -614,16 +627,25 @@ def _rare_word(word: str) -> bool:
     return max(zipf_frequency(lower, "fr"), zipf_frequency(lower, "en")) < _RARE_ZIPF
 
 
-def _repeated_names(text: str, found: list[PiiEntity]) -> list[PiiEntity]:
+def _repeated_names(
+    text: str, found: list[PiiEntity], votes: dict[str, tuple[int, int]] | None = None
+) -> list[PiiEntity]:
     """Every other occurrence, in the same text, of a detected person's name or of one
     of its words (surname or first name of 3+ letters): NER often tags a name once
-    and misses it in the next sentence."""
+    and misses it in the next sentence. A word is propagated alone only if it could
+    be a name alone: not an acronym of three letters or fewer ("RNA" of "RNA Kit"),
+    and not an everyday word the NER labels something else in most of the text
+    ("France" of "Centre Enic-Naric France"). A rare word is propagated whatever the
+    votes: surnames are rare words, and the small models often call a lone surname a
+    place ("Jean de Poutrincourt ... Poutrincourt obtient une concession")."""
     words: set[str] = set()
     for e in found:
         if e.type != E.PERSON:
             continue
         for word in re.findall(r"[\w'’\-]+", text[e.start : e.end]):
-            if len(word) >= 3 and word[0].isupper() and fold(word) not in NAME_DENY and _name_words(word):
+            if (len(word) >= 3 and word[0].isupper() and fold(word) not in NAME_DENY and _name_words(word)
+                    and not (word.isupper() and len(word) <= 3)
+                    and not (_voted_not_a_person(votes, word) and not _rare_word(word))):
                 words.add(word)
     out = []
     is_taken = _coverage(len(text), [f for f in found if E.priority(f.type) >= _PERSON_RANK])

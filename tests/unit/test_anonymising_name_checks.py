@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.anonymising.detector import _lower_case_elsewhere, _name_prefix_end, _ner_label_votes, _rare_word
+from pipelines.anonymising.detector import (
+    _lower_case_elsewhere,
+    _name_prefix_end,
+    _names_in_lists,
+    _ner_label_votes,
+    _rare_word,
+    _repeated_names,
+)
+from pipelines.types import PiiEntity
 
 NER = "SpacyRecognizer"
 
@@ -76,3 +84,41 @@ def test_a_ner_span_is_cut_after_its_last_name_word(span, name):
     text = f"Selon {span} et les autres."
     start = text.index(span)
     assert text[start : _name_prefix_end(text, start, start + len(span))] == name
+
+
+def _person(text: str, value: str) -> PiiEntity:
+    start = text.index(value)
+    return PiiEntity("PERSON", start, start + len(value), 0.85)
+
+
+@pytest.mark.parametrize(
+    "text, detected, votes, expected",
+    [
+        ("Les juges Raimondi, Nicolaou et Bianku.", "Raimondi", {}, ["Nicolaou", "Bianku"]),
+        # the NER calls the other item a place in most of the text: a drug, not a name
+        ("The NI (Oseltamivir and Zanamivir worldwide).", "Oseltamivir", {"Zanamivir": (1, 4)}, []),
+        # too few votes to overrule the list
+        ("The NI (Oseltamivir and Zanamivir worldwide).", "Oseltamivir", {"Zanamivir": (0, 2)}, ["Zanamivir"]),
+    ],
+)
+def test_names_in_lists(text, detected, votes, expected):
+    found = _names_in_lists(text, [_person(text, detected)], votes)
+    assert [text[e.start : e.end] for e in found] == expected
+
+
+@pytest.mark.parametrize(
+    "text, detected, votes, expected",
+    [
+        ("Jean DUPONT a signé. DUPONT a payé. Jean est venu.", "Jean DUPONT", {}, ["DUPONT", "Jean"]),
+        # an acronym of three letters or fewer is not propagated as a name on its own
+        ("Use the RNA Kit. RNA was extracted.", "RNA Kit", {}, []),
+        # nor a word the NER labels something else in most of the text
+        ("Green Mix was used. Mix well.", "Green Mix", {"Mix": (1, 3)}, []),
+        # ... unless it is a rare word: a surname the NER calls a place on its own
+        ("Jean de Poutrincourt part. Poutrincourt obtient.", "Jean de Poutrincourt", {"Poutrincourt": (0, 3)},
+         ["Poutrincourt"]),
+    ],
+)
+def test_repeated_names(text, detected, votes, expected):
+    found = _repeated_names(text, [_person(text, detected)], votes)
+    assert sorted(text[e.start : e.end] for e in found) == sorted(expected)
