@@ -217,10 +217,11 @@ class Answerer:
         top_k: int | None = None,
         generator: Generator | str | None = None,
         search_question: str | None = None,
+        search_aliases: dict[str, str] | None = None,
     ) -> Answer:
         final: Answer | None = None
         for event in self.iter_answer(question, index_name=index_name, flt=flt, top_k=top_k, generator=generator,
-                                      search_question=search_question):
+                                      search_question=search_question, search_aliases=search_aliases):
             if isinstance(event, DoneEvent):
                 final = event.answer
         assert final is not None
@@ -235,6 +236,7 @@ class Answerer:
         top_k: int | None = None,
         generator: Generator | str | None = None,
         search_question: str | None = None,
+        search_aliases: dict[str, str] | None = None,
     ) -> Iterator[SentenceEvent | DoneEvent]:
         """``SentenceEvent`` per verified sentence as soon as it is known, then ``DoneEvent``.
 
@@ -245,6 +247,10 @@ class Answerer:
         generators only ever see ``question``. In a pseudonymised collection the first
         keeps the values the vault does not know, the second has them redacted
         (``Anonymiser.question_texts``).
+
+        ``search_aliases`` (pseudonym -> the value it stands for, ``Anonymiser.aliases``):
+        retrieval searches both forms, and scoring counts a sentence holding the value
+        in clear as holding the pseudonym. Local to the ask: neither is recorded.
         """
         gen = self._generator(generator)
         top_k = top_k or self.top_k
@@ -253,15 +259,17 @@ class Answerer:
         timings: dict[str, float] = {}
 
         clock = time.perf_counter()
-        question_vector = self.embedder.embed_query(searched)
+        retrieval_text = _with_aliases(searched, search_aliases)
+        question_vector = self.embedder.embed_query(retrieval_text)
         hits = self.retriever.retrieve(
-            searched, index_name=index_name, flt=flt, limit=max(self.candidates, top_k),
+            retrieval_text, index_name=index_name, flt=flt, limit=max(self.candidates, top_k),
             question_vector=question_vector,
         )
         timings["retrieve"] = _ms(clock)
 
         clock = time.perf_counter()
-        scored = self.scorer.score(searched, hits, lang=lang, question_vector=question_vector, keep=top_k)
+        scored = self.scorer.score(searched, hits, lang=lang, question_vector=question_vector, keep=top_k,
+                                   aliases=search_aliases)
         evidence = max((p.evidence for p in scored), default=0.0)
         timings["score"] = _ms(clock)
 
@@ -473,3 +481,11 @@ def _retrieved(hit: ScoredChunk) -> RetrievedChunk:
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000.0, 2)
 
+
+def _with_aliases(text: str, aliases: dict[str, str] | None) -> str:
+    """``text`` with each aliased pseudonym followed by its value: "effect of <PERSON_5>
+    Zanamivir", so the first stage finds passages holding either form."""
+    if not aliases:
+        return text
+    return lexical.PSEUDONYM_RE.sub(
+        lambda m: f"{m.group(0)} {aliases[m.group(0)]}" if m.group(0) in aliases else m.group(0), text)

@@ -341,6 +341,25 @@ def place_adjectives(vocabulary: set[str], terms: Terms, *, min_chars: int = 4) 
             if s.startswith(t) and s[len(t):] in _PLACE_ADJECTIVE_SUFFIXES}
 
 
+def alias_stems(aliases: dict[str, str], lang: str) -> list[tuple[str, frozenset[str]]]:
+    """(stem of a pseudonym, stems of the value it stands for) per alias (see
+    ``with_aliases``); values without content words are left out."""
+    out = []
+    for token, value in aliases.items():
+        stems = frozenset(all_stems(value, lang))
+        token_stems = all_stems(token, lang)
+        if stems and len(token_stems) == 1:
+            out.append((next(iter(token_stems)), stems))
+    return out
+
+
+def with_aliases(stems: set[str], aliases: list[tuple[str, frozenset[str]]]) -> set[str]:
+    """``stems`` plus the pseudonym of every value whose stems all appear in them: a
+    sentence naming the value in clear holds what the question's token stands for."""
+    extra = {token for token, value in aliases if token not in stems and value <= stems}
+    return stems | extra if extra else stems
+
+
 def with_place_adjectives(stems: set[str], adjectives: dict[str, str]) -> set[str]:
     """``stems`` plus the place of each adjective among them (``place_adjectives``)."""
     extra = {place for adjective, place in adjectives.items() if adjective in stems}

@@ -250,11 +250,15 @@ class PassageScorer:
         lang: str,
         question_vector: np.ndarray | None = None,
         keep: int | None = None,
+        aliases: dict[str, str] | None = None,
     ) -> list[ScoredPassage]:
         """Passages re-scored, best first (ties keep the first-stage order).
 
         Two phases bound the cost: every candidate is scored lexically, then only
         the ``keep`` best (all when None) get sentence embeddings and are returned.
+        ``aliases`` (pseudonym -> the value it stands for in the question): a sentence
+        holding the value in clear counts as holding the pseudonym
+        (``lexical.with_aliases``).
         """
         if not chunks:
             return []
@@ -284,6 +288,10 @@ class PassageScorer:
         adjectives = lexical.place_adjectives(vocabulary, q_terms)
         if adjectives:
             segmented = [(spans, [lexical.with_place_adjectives(st, adjectives) for st in stems])
+                         for spans, stems in segmented]
+        value_stems = lexical.alias_stems(aliases, lang) if aliases else []
+        if value_stems:
+            segmented = [(spans, [lexical.with_aliases(st, value_stems) for st in stems])
                          for spans, stems in segmented]
         lexical_rows: list[tuple[int, ScoredChunk, list[tuple[int, int, str, float, float, float, float]], float, float]] = []
         for rank, (chunk, (spans, stems)) in enumerate(zip(chunks, segmented)):

@@ -75,12 +75,15 @@ def replay_ask(container, audit: AuditLog, audit_id: str, question: str) -> Repl
     hits = [ScoredChunk(id=cid, score=0.0, payload=current[cid]) for cid in details["chunk_ids"] if cid in current]
     answerer.retriever = HybridRetriever(answerer.embedder, None, RecordedHitsIndex(hits))
     asked = searched = question
+    aliases: dict[str, str] = {}
     if collection.anonymise:  # as at ask time: names in the question become their tokens
         scope = container.vault_scope(collection)
-        asked, searched = (t.text for t in container.anonymiser.question_texts(
-            question, store=scope, entities=collection.pii_entities))
+        asked_text, searched_text = container.anonymiser.question_texts(
+            question, store=scope, entities=collection.pii_entities)
+        asked, searched = asked_text.text, searched_text.text
+        aliases = container.anonymiser.aliases(question, searched_text)
     answer = answerer.answer(asked, index_name=alias, flt=IndexFilter(), top_k=int(details.get("top_k") or 8),
-                             generator=generator, search_question=searched)
+                             generator=generator, search_question=searched, search_aliases=aliases)
     replayed = text_hash(answer.answer)
     match = replayed == details["answer_hash"]
     if not match and not reasons:

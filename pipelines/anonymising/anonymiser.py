@@ -183,6 +183,16 @@ class Anonymiser:
             out.append(AnonymisedText(text=new_text, entities=tuple(replaced), offsets=offsets, language=language))
         return out[0], out[1]
 
+    @staticmethod
+    def aliases(question: str, searched: AnonymisedText) -> dict[str, str]:
+        """Token -> the value as ``question`` writes it, for every value of
+        ``searched`` (``question_texts``) the vault knows. Search reads a passage that
+        holds the value in clear as holding its token: detection is not consistent
+        across a collection (a drug the NER calls a person in one document stays in
+        clear in the others), and "France" tokenised by one document must still find
+        every other document about France. Local to an ask, never stored."""
+        return {e.replacement: question[e.start : e.end] for e in searched.entities}
+
     def _replacements(
         self,
         text: str,

@@ -754,11 +754,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
         def ask(question: str) -> dict:
-            searched = None
+            searched, aliases = None, None
             if pseudonymiser is not None:
-                question, searched = pseudonymiser.question(question)
+                question, searched, aliases = pseudonymiser.question(question)
             answer = answerer.answer(question, index_name=local.index_name, flt=IndexFilter(),
-                                     search_question=searched)
+                                     search_question=searched, search_aliases=aliases)
             result = answer_to_eval_dict(answer, verifier_judge=strict_lexical_judge)
             # Scored as a caller with reveal_pii=true sees it (gold answers are raw text).
             return pseudonymiser.reveal(result) if pseudonymiser is not None else result
@@ -806,10 +806,10 @@ class _Pseudonymiser:
         result = self.anonymiser.anonymise(text, language=lang or None)
         return result.text, result.offsets
 
-    def question(self, text: str) -> tuple[str, str]:
-        """(asked, searched): as the ask route passes them to the answerer."""
+    def question(self, text: str) -> tuple[str, str, dict[str, str]]:
+        """(asked, searched, aliases): as the ask route passes them to the answerer."""
         asked, searched = self.anonymiser.question_texts(text)
-        return asked.text, searched.text
+        return asked.text, searched.text, self.anonymiser.aliases(text, searched)
 
     def reveal(self, answer: dict) -> dict:
         out = dict(answer)

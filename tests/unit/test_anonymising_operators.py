@@ -245,6 +245,16 @@ def test_question_texts_redact_unknown_values_only_for_the_record(question, aske
     assert store.lookup("PERSON", "Marie Curie") is None and store.lookup("PHONE_NUMBER", "06 12 34 56 78") is None
 
 
+def test_aliases_map_each_known_token_to_the_value_as_the_question_writes_it():
+    store = InMemoryTokenStore()
+    anonymiser = Anonymiser(TableDetector(TABLE), store)
+    anonymiser.anonymise("Jean Dupont", document_id="d")
+    question = "Que dit Jean Dupont à Marie Curie ?"
+    _, searched = anonymiser.question_texts(question)
+    # Marie Curie is unknown: searched as written, no alias needed
+    assert anonymiser.aliases(question, searched) == {"<PERSON_1>": "Jean Dupont"}
+
+
 def test_query_finds_vault_names_the_detector_missed():
     store = InMemoryTokenStore()
     Anonymiser(TableDetector(TABLE), store).anonymise("Jean Dupont", document_id="d")

@@ -427,3 +427,26 @@ def test_the_search_question_is_searched_and_the_question_is_what_a_generator_se
     assert embedded == [searched]
     assert generator.seen == asked
     assert not answer.abstained and "330 metres" in answer.answer
+
+
+def test_search_aliases_search_both_forms_and_the_generator_sees_the_token(setup):
+    """A value known to the vault is searched as its token and as written: another
+    document may hold it in clear (``Anonymiser.aliases``)."""
+
+    class RecordingGenerator(ScriptedGenerator):
+        def generate(self, question, passages):
+            self.seen = question
+            return [GeneratedSentence("The Eiffel Tower is 330 metres tall.", ())]
+
+    asked = "How tall is the <LOCATION_1>?"
+    generator = RecordingGenerator([])
+    answerer = _answerer(setup, generator, abstain_threshold=0.3)
+    embedded = []
+    embed_query = answerer.embedder.embed_query
+    answerer.embedder.embed_query = lambda text: embedded.append(text) or embed_query(text)
+    answer = answerer.answer(asked, index_name="c", flt=IndexFilter(), search_question=asked,
+                             search_aliases={"<LOCATION_1>": "Eiffel Tower"})
+    assert embedded == ["How tall is the <LOCATION_1> Eiffel Tower?"]
+    assert generator.seen == asked
+    # the passage writes it in clear, and scores as holding the token
+    assert not answer.abstained and "330 metres" in answer.answer

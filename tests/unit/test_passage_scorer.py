@@ -165,3 +165,19 @@ def test_similarity_reads_each_sentence_with_the_one_before_it():
         "La franchise est un montant fixe.",
         "La franchise est un montant fixe. Elle reste à la charge de l'assuré.",
     ])
+
+
+@pytest.mark.parametrize(("text", "aliases", "lexical"), [
+    # the question's token, written in clear in this passage: found with the alias
+    ("Zanamivir reduced viral titers.", {"<PERSON_5>": "Zanamivir"}, 1.0),
+    ("<PERSON_5> reduced viral titers.", {"<PERSON_5>": "Zanamivir"}, 1.0),
+    # without the alias the clear value is not the token
+    ("Zanamivir reduced viral titers.", {}, 0.67),
+    # every word of the value must be there
+    ("Anne reduced viral titers.", {"<PERSON_5>": "Anne Roux"}, 0.67),
+])
+def test_a_value_written_in_clear_counts_as_its_pseudonym(text, aliases, lexical):
+    question = "Did <PERSON_5> reduce viral titers?"
+    (passage,) = PassageScorer().score(question, [_chunk(text)], lang="en", aliases=aliases)
+    (sentence,) = passage.sentences
+    assert sentence.lexical == pytest.approx(lexical, abs=0.01)

@@ -83,6 +83,7 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
         raise ProblemException(403, "reveal_pii needs the 'admin' role")
     generator = container.generator(body.generator)
     question = search_question = body.question
+    aliases: dict[str, str] = {}
     scope = container.vault_scope(collection) if collection.anonymise else None
     if scope is not None:
         # The index holds pseudonyms: a name in the question must become its token.
@@ -91,6 +92,7 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
         asked, searched = container.anonymiser.question_texts(
             body.question, store=scope, entities=collection.pii_entities)
         question, search_question = asked.text, searched.text
+        aliases = container.anonymiser.aliases(body.question, searched)
     flt = IndexFilter(
         acl_groups=None if principal.sees_everything else tuple(principal.groups),
         document_ids=tuple(body.filters.document_ids),
@@ -138,7 +140,7 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
     if not body.stream:
         answer = searching(lambda answerer, target: answerer.answer(
             question, index_name=target, flt=flt, top_k=body.top_k, generator=generator,
-            search_question=search_question))
+            search_question=search_question, search_aliases=aliases))
         return JSONResponse(finish(answer))
 
     from pipelines.answer import DoneEvent
@@ -146,7 +148,7 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
     def first_event(answerer, target):
         # Retrieval happens before the first event: a retry never repeats a sent event.
         stream = answerer.iter_answer(question, index_name=target, flt=flt, top_k=body.top_k, generator=generator,
-                                      search_question=search_question)
+                                      search_question=search_question, search_aliases=aliases)
         return next(stream), stream
 
     def events():
