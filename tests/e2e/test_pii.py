@@ -104,10 +104,23 @@ def test_detects(detector, text, expected):
             "alone protected 40% of the animals. Peramivir was dissolved in saline.",
             [],
         ),
+        # an enumeration with a detected name makes its other items names, unless the NER
+        # labels that item something else in most of the text
+        (
+            "The drugs (Oseltamivir and Zanamivir worldwide) were tested. Zanamivir was dissolved in water. "
+            "Cells were treated with Zanamivir. Zanamivir alone protected the mice. The dose of Zanamivir was low.",
+            ["Oseltamivir"],
+        ),
+        # a name runs over an elided particle and never ends on one ("Pierre Dupont de"
+        # made "de" a surname, and every question opening with "De" that person)
+        (
+            "Le 18 juillet 1808, le général Pierre Dupont de l'Étang et ses 20 000 hommes furent vaincus en Andalousie.",
+            ["Pierre Dupont de l'Étang"],
+        ),
     ],
 )
 def test_a_lone_word_is_a_name_only_if_the_text_treats_it_as_one(detector, text, expected):
-    language = "en" if "Peramivir" in text or "HRV" in text else None
+    language = "en" if any(w in text for w in ("Peramivir", "HRV", "Zanamivir")) else None
     assert [v for t, v in found(detector, text, language) if t == "PERSON"] == expected
 
 
