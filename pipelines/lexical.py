@@ -341,23 +341,51 @@ def place_adjectives(vocabulary: set[str], terms: Terms, *, min_chars: int = 4) 
             if s.startswith(t) and s[len(t):] in _PLACE_ADJECTIVE_SUFFIXES}
 
 
-def alias_stems(aliases: dict[str, str], lang: str) -> list[tuple[str, frozenset[str]]]:
-    """(stem of a pseudonym, stems of the value it stands for) per alias (see
-    ``with_aliases``); values without content words are left out."""
+def alias_stems(aliases: dict[str, str], lang: str) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """(stems of one form, stems of the other) per pair of equivalent forms (see
+    ``with_aliases``): a pseudonym and the value it stands for, an abbreviation and
+    its long form. Pairs with an empty side are left out."""
     out = []
-    for token, value in aliases.items():
-        stems = frozenset(all_stems(value, lang))
-        token_stems = all_stems(token, lang)
-        if stems and len(token_stems) == 1:
-            out.append((next(iter(token_stems)), stems))
+    for short, long in aliases.items():
+        a, b = frozenset(all_stems(short, lang)), frozenset(all_stems(long, lang))
+        if a and b and a != b:
+            out.append((a, b))
     return out
 
 
-def with_aliases(stems: set[str], aliases: list[tuple[str, frozenset[str]]]) -> set[str]:
-    """``stems`` plus the pseudonym of every value whose stems all appear in them: a
-    sentence naming the value in clear holds what the question's token stands for."""
-    extra = {token for token, value in aliases if token not in stems and value <= stems}
+def with_aliases(stems: set[str], aliases: list[tuple[frozenset[str], frozenset[str]]]) -> set[str]:
+    """``stems`` plus the other form of every pair one of whose forms they hold whole:
+    a sentence naming a value in clear holds what the question's token stands for, and
+    "CQ and HCQ" holds the "Chloroquine(CQ)" a question names."""
+    extra: set[str] = set()
+    for a, b in aliases:
+        if a <= stems:
+            extra |= b
+        elif b <= stems:
+            extra |= a
     return stems | extra if extra else stems
+
+
+_ABBREVIATION_RE = re.compile(r"([^\W\d_][\w\-]*(?:[ \t]+[^\W\d_][\w\-]*){0,5})[ \t]*\(([A-Z][A-Za-z0-9\-]{1,7})\)")
+
+
+def abbreviations(text: str) -> dict[str, str]:
+    """Abbreviation -> long form, where ``text`` defines one in parentheses:
+    "Chloroquine(CQ)", "acute respiratory infections (ARI)". The long form is the run
+    of words before the parenthesis whose initials spell the abbreviation, or the one
+    word before it when it starts with the abbreviation's first letter."""
+    out: dict[str, str] = {}
+    for m in _ABBREVIATION_RE.finditer(text):
+        words_before, abbreviation = m.group(1).split(), m.group(2)
+        if sum(c.isupper() for c in abbreviation) < 2:
+            continue  # "(Inc)", "(Note)": not an abbreviation
+        letters = [c.lower() for c in abbreviation if c.isalpha()]
+        initials = "".join(w[0].lower() for w in words_before[-len(letters):])
+        if len(words_before) >= len(letters) > 1 and initials == "".join(letters):
+            out[abbreviation] = " ".join(words_before[-len(letters):])
+        elif words_before[-1][0].lower() == letters[0]:
+            out[abbreviation] = words_before[-1]
+    return out
 
 
 def with_place_adjectives(stems: set[str], adjectives: dict[str, str]) -> set[str]:

@@ -11,7 +11,9 @@ re-scored per sentence from signals that need no extra model (a question word th
 candidate holds but one holds with a one-letter difference, a typo such as
 "sousription", is read as that word: ``lexical.Terms.respelled_as``; a place the
 question names is found in its adjective, "Europe" in "européenne":
-``lexical.place_adjectives``):
+``lexical.place_adjectives``; an abbreviation the question defines and its long form
+count as each other, "Chloroquine(CQ)" in "CQ and HCQ": ``lexical.abbreviations``, as do
+a pseudonym and the value it stands for):
 
 * ``lexical``: weighted share of the question's content words (Snowball stems,
   rare words weigh more) found in the sentence, and in the sentence with its
@@ -289,9 +291,11 @@ class PassageScorer:
         if adjectives:
             segmented = [(spans, [lexical.with_place_adjectives(st, adjectives) for st in stems])
                          for spans, stems in segmented]
-        value_stems = lexical.alias_stems(aliases, lang) if aliases else []
-        if value_stems:
-            segmented = [(spans, [lexical.with_aliases(st, value_stems) for st in stems])
+        # Pairs of forms that count as each other: the question's pseudonyms and the
+        # values they stand for, the abbreviations it defines and their long forms.
+        pairs = lexical.alias_stems({**lexical.abbreviations(question), **(aliases or {})}, lang)
+        if pairs:
+            segmented = [(spans, [lexical.with_aliases(st, pairs) for st in stems])
                          for spans, stems in segmented]
         lexical_rows: list[tuple[int, ScoredChunk, list[tuple[int, int, str, float, float, float, float]], float, float]] = []
         for rank, (chunk, (spans, stems)) in enumerate(zip(chunks, segmented)):

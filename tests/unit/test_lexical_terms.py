@@ -136,3 +136,30 @@ def test_place_adjectives(question, passage, lang, found):
 ])
 def test_french_participles_share_a_stem(words, lang):
     assert len({lexical.stem(w, lang) for w in words}) == 1
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Mechanism of Chloroquine(CQ) and Hydroxychloroquine(HCQ)?",
+     {"CQ": "Chloroquine", "HCQ": "Hydroxychloroquine"}),
+    ("risk factors of acute respiratory infections (ARI) in children", {"ARI": "acute respiratory infections"}),
+    ("La responsabilité civile (RC) couvre-t-elle le prêt ?", {"RC": "responsabilité civile"}),
+    # not abbreviations: one capital, a note, initials that do not match
+    ("Apple (Inc) reported (Note 3).", {}),
+    ("net debt to EBITDA (see note)", {}),
+    ("the total (ABC) was low", {}),
+])
+def test_abbreviations(text, expected):
+    assert lexical.abbreviations(text) == expected
+
+
+@pytest.mark.parametrize(("aliases", "passage", "added"), [
+    # either form found whole brings the other
+    ({"CQ": "Chloroquine"}, "Both CQ and HCQ are weak bases.", {"chloroquin"}),
+    ({"CQ": "Chloroquine"}, "Chloroquine is a weak base.", {"cq"}),
+    ({"<PERSON_5>": "Anne Roux"}, "Anne Roux signed.", {"<PERSON_5>"}),
+    # a form found in part brings nothing
+    ({"<PERSON_5>": "Anne Roux"}, "Anne signed.", set()),
+])
+def test_with_aliases(aliases, passage, added):
+    stems = lexical.all_stems(passage, "en")
+    assert lexical.with_aliases(stems, lexical.alias_stems(aliases, "en")) - stems == added

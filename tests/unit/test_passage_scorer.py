@@ -181,3 +181,10 @@ def test_a_value_written_in_clear_counts_as_its_pseudonym(text, aliases, lexical
     (passage,) = PassageScorer().score(question, [_chunk(text)], lang="en", aliases=aliases)
     (sentence,) = passage.sentences
     assert sentence.lexical == pytest.approx(lexical, abs=0.01)
+
+
+def test_an_abbreviation_the_question_defines_counts_as_its_long_form():
+    question = "How do Chloroquine(CQ) and Hydroxychloroquine(HCQ) act?"
+    (passage,) = PassageScorer().score(question, [_chunk("CQ and HCQ act as weak bases.")], lang="en")
+    (sentence,) = passage.sentences
+    assert sentence.lexical == 1.0
