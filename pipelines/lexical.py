@@ -335,7 +335,7 @@ def place_adjectives(vocabulary: set[str], terms: Terms, *, min_chars: int = 4) 
     """Stems of ``vocabulary`` that are the adjective of a place among ``terms`` (stem of
     ``min_chars`` or more), mapped to that place: "un sinistre survenu en Europe" is
     found in "la carte européenne d'assurance" (Snowball stems keep europ and europeen
-    apart)."""
+    apart; the scorer counts them as each other with ``with_aliases``)."""
     places = [t for t in terms.weights if len(t) >= min_chars and not t.startswith("#")]
     return {s: t for s in vocabulary for t in places
             if s.startswith(t) and s[len(t):] in _PLACE_ADJECTIVE_SUFFIXES}
@@ -386,12 +386,6 @@ def abbreviations(text: str) -> dict[str, str]:
         elif words_before[-1][0].lower() == letters[0]:
             out[abbreviation] = words_before[-1]
     return out
-
-
-def with_place_adjectives(stems: set[str], adjectives: dict[str, str]) -> set[str]:
-    """``stems`` plus the place of each adjective among them (``place_adjectives``)."""
-    extra = {place for adjective, place in adjectives.items() if adjective in stems}
-    return stems | extra if extra else stems
 
 
 def _one_edit(a: str, b: str) -> bool:

@@ -287,13 +287,12 @@ class PassageScorer:
             segmented.append((spans, [lexical.all_stems(chunk.text[s:e], lang) for s, e in spans]))
         vocabulary = set().union(*(st for _, stems in segmented for st in stems))
         q_terms = q_terms.respelled_as(vocabulary)
-        adjectives = lexical.place_adjectives(vocabulary, q_terms)
-        if adjectives:
-            segmented = [(spans, [lexical.with_place_adjectives(st, adjectives) for st in stems])
-                         for spans, stems in segmented]
-        # Pairs of forms that count as each other: the question's pseudonyms and the
-        # values they stand for, the abbreviations it defines and their long forms.
+        # Pairs of forms that count as each other: a place of the question and its
+        # adjective, the abbreviations it defines and their long forms, its pseudonyms
+        # and the values they stand for.
         pairs = lexical.alias_stems({**lexical.abbreviations(question), **(aliases or {})}, lang)
+        pairs += [(frozenset([adjective]), frozenset([place]))
+                  for adjective, place in lexical.place_adjectives(vocabulary, q_terms).items()]
         if pairs:
             segmented = [(spans, [lexical.with_aliases(st, pairs) for st in stems])
                          for spans, stems in segmented]

@@ -123,7 +123,8 @@ def test_quantities_leave_out_names_and_reference_markers(text, quantities):
 def test_place_adjectives(question, passage, lang, found):
     stems = lexical.all_stems(passage, lang)
     adjectives = lexical.place_adjectives(stems, lexical.Terms.of(question, lang))
-    assert lexical.with_place_adjectives(stems, adjectives) - stems == found
+    pairs = [(frozenset([adjective]), frozenset([place])) for adjective, place in adjectives.items()]
+    assert lexical.with_aliases(stems, pairs) - stems == found
 
 
 @pytest.mark.parametrize(("words", "lang"), [
