@@ -304,11 +304,13 @@ class PassageScorer:
             for i, (s, e) in enumerate(spans):
                 context = set().union(*stems[max(0, i - 1) : i + 2])
                 header = headers[i]
+                lex = q_terms.coverage_in(stems[i])
                 if header is not None:
                     # A table row is read with its table's header ("Premiums | 4,210" under
-                    # "Year ended June 30, | 2024 | 2023").
+                    # "Year ended June 30, | 2024 | 2023"): the row, not the header, holds
+                    # the value asked "in 2024", so the header's words are the row's own.
+                    lex = q_terms.coverage_in(stems[i] | stems[header])
                     context |= stems[header]
-                lex = q_terms.coverage_in(stems[i])
                 ctx = q_terms.coverage_in(context)
                 sentence_numbers = set(lexical.quantities(text[s:e]))
                 numeric = 0.0

@@ -100,7 +100,17 @@ def test_a_table_row_is_read_with_its_header():
     sentences = _sentences("How many policies were issued in 2024?", table, "en")
     issued = sentences["Issued | 3,412 | 2,876"]
     assert issued.numeric == 1.0          # 2024 is in the header, not in the row
-    assert issued.context_lexical > issued.lexical
+    assert issued.lexical > sentences["Lapsed | (2,087) | (2,541)"].lexical
+
+
+def test_the_row_holding_the_value_outranks_its_header_and_prose_about_the_year():
+    text = ("December 31, | 2019 | 2018\n"
+            "Land | $1,949 | $2,185\n"
+            "Buildings and leasehold improvements | 138,755 | 129,582\n\n"
+            "There was no material bad debt expense in 2019, 2018 and 2017.")
+    sentences = _sentences("What was the amount for Land in 2019?", text, "en")
+    best = max(sentences.values(), key=lambda s: s.score)
+    assert best.text == "Land | $1,949 | $2,185"
 
 
 @pytest.mark.parametrize(("text", "header_of_last"), [
