@@ -219,6 +219,30 @@ def _table_headers(text: str, spans: Sequence[tuple[int, int]]) -> list[int | No
     return headers
 
 
+_TITLE_MAX_CHARS = 200
+
+
+def _document_titles(chunks: Sequence[ScoredChunk], lang: str,
+                     pairs: Sequence[tuple[frozenset[str], frozenset[str]]]) -> dict[str, set[str]]:
+    """Stems of the title of each document whose first chunk is among ``chunks``.
+
+    A title is the first line of a document's first page when it reads as a heading:
+    at most ``_TITLE_MAX_CHARS``, no closing full stop or colon, not a table row. A
+    document whose opening chunk was not retrieved has none here (its sentences are
+    scored on their own words, as before).
+    """
+    titles: dict[str, set[str]] = {}
+    for chunk in chunks:
+        if int(chunk.payload.get("page", 1)) != 1 or int(chunk.payload.get("start", -1)) != 0:
+            continue
+        line = chunk.text.split("\n", 1)[0].strip()
+        if not line or len(line) > _TITLE_MAX_CHARS or line.endswith((".", ":")) or _is_table_row(line):
+            continue
+        stems = lexical.all_stems(line, lang)
+        titles[str(chunk.payload.get("document_id"))] = lexical.with_aliases(stems, pairs) if pairs else stems
+    return titles
+
+
 class PassageScorer:
     """Second-stage scoring of retrieved passages (see the module docstring).
 
@@ -296,10 +320,12 @@ class PassageScorer:
         if pairs:
             segmented = [(spans, [lexical.with_aliases(st, pairs) for st in stems])
                          for spans, stems in segmented]
+        titles = _document_titles(chunks, lang, pairs)
         lexical_rows: list[tuple[int, ScoredChunk, list[tuple[int, int, str, float, float, float, float]], float, float]] = []
         for rank, (chunk, (spans, stems)) in enumerate(zip(chunks, segmented)):
             text = chunk.text
             headers = _table_headers(text, spans)
+            title = titles.get(str(chunk.payload.get("document_id")), set())
             rows = []
             for i, (s, e) in enumerate(spans):
                 context = set().union(*stems[max(0, i - 1) : i + 2])
@@ -311,6 +337,15 @@ class PassageScorer:
                     # the value asked "in 2024", so the header's words are the row's own.
                     lex = q_terms.coverage_in(stems[i] | stems[header])
                     context |= stems[header]
+                if title:
+                    # The document's title holds for every sentence of it: "The most
+                    # common virus detected in community samples was ..." answers "...
+                    # in Ilorin, Nigeria?" in a paper titled "... in Ilorin, Nigeria".
+                    # Its words count fully in the context, half in the sentence's own
+                    # coverage (a sentence that names the subject itself comes first).
+                    own = stems[i] | stems[header] if header is not None else stems[i]
+                    lex = (lex + q_terms.coverage_in(own | title)) / 2
+                    context |= title
                 ctx = q_terms.coverage_in(context)
                 sentence_numbers = set(lexical.quantities(text[s:e]))
                 numeric = 0.0

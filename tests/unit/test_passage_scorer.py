@@ -198,3 +198,44 @@ def test_an_abbreviation_the_question_defines_counts_as_its_long_form():
     (passage,) = PassageScorer().score(question, [_chunk("CQ and HCQ act as weak bases.")], lang="en")
     (sentence,) = passage.sentences
     assert sentence.lexical == 1.0
+
+
+TITLED_PAPER = ("Etiology of respiratory infections in the community and clinic in Ilorin, Nigeria\n\n"
+                "We performed a cross-sectional study in Ilorin, Nigeria.")
+LATER_CHUNK = ("Children were recruited in three community centres. "
+               "The most common virus detected in community samples was Coronavirus OC43.")
+
+
+def _scored(question: str, chunks: list[ScoredChunk]) -> dict[str, object]:
+    return {s.text: s for p in PassageScorer().score(question, chunks, lang="en") for s in p.sentences}
+
+
+def test_a_documents_title_holds_for_its_later_sentences():
+    question = "What was the most common virus detected in community samples in Ilorin, Nigeria?"
+    answer = "The most common virus detected in community samples was Coronavirus OC43."
+    opening = _chunk(TITLED_PAPER, cid="opening")
+    later = _chunk(LATER_CHUNK, page=3, start=0, cid="later")
+    alone = _scored(question, [later])[answer]
+    with_title = _scored(question, [opening, later])
+    assert alone.context_lexical < 1.0
+    assert with_title[answer].context_lexical == pytest.approx(1.0)
+    assert with_title[answer].lexical > alone.lexical
+    # half weight in the sentence's own coverage: it now outranks the sentence that only
+    # names the place, which it did not without the title
+    place_only = "We performed a cross-sectional study in Ilorin, Nigeria."
+    assert with_title[answer].score > with_title[place_only].score
+    assert _scored(question, [_chunk(TITLED_PAPER, page=2, cid="opening"), later])[answer].lexical \
+        == pytest.approx(alone.lexical)
+
+
+@pytest.mark.parametrize(("first_line", "is_title"), [
+    ("Etiology of respiratory infections in Ilorin, Nigeria", True),
+    ("The study was performed in Ilorin, Nigeria.", False),   # a sentence, not a heading
+    ("Results in Ilorin, Nigeria:", False),                  # announces what follows
+    ("Ilorin, Nigeria | 2019 | 2018", False),                # a table row
+])
+def test_what_reads_as_a_title(first_line, is_title):
+    from pipelines.retrieval import _document_titles
+
+    titles = _document_titles([_chunk(first_line + "\n\nMore text.")], "en", [])
+    assert bool(titles) is is_title
