@@ -38,7 +38,7 @@ def test_the_ask_record_carries_what_replay_needs_and_no_text(api, asked):
     alias = api.container.documents.index_alias(api.container.registry.get_collection("acme", "docs"))
     texts = {p.id: p.payload["text"] for p in api.container.index.scroll(alias)}
     assert details["chunk_versions"] == [chunk_version(texts[c]) for c in details["chunk_ids"]]
-    assert details["generator"] == {"name": "extractive", "version": "1"}
+    assert details["generator"] == {"name": "extractive", "version": "2"}
     assert "policy" not in json.dumps(details) and "AB-1234" not in json.dumps(details)
 
 
@@ -65,7 +65,7 @@ def _edit_cited_chunk(api, asked):
 
 
 def _bump_generator_version(api, asked):
-    api.container.generators()["extractive"].version = "2"
+    api.container.generators()["extractive"].version = "3"
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def _bump_generator_version(api, asked):
     [
         (_delete_document, False, "of document {claim} was deleted"),
         (_edit_cited_chunk, False, "of document {claim} changed (its text is not the recorded version)"),
-        (_bump_generator_version, True, "generator version differs: recorded extractive 1, now 2"),
+        (_bump_generator_version, True, "generator version differs: recorded extractive 2, now 3"),
     ],
     ids=["document deleted", "chunk edited", "generator version"],
 )

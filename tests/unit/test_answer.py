@@ -265,7 +265,7 @@ def test_api_dict_has_the_documented_shape(setup):
     assert set(data) == {"answer", "abstained", "citations", "sentences", "generator", "embedder", "audit_id"}
     assert set(data["citations"][0]) >= {"id", "document_id", "filename", "page", "start", "end", "quote",
                                           "bbox", "orig_start", "orig_end", "score"}
-    assert data["generator"] == {"name": "extractive", "version": "1"}
+    assert data["generator"] == {"name": "extractive", "version": "2"}
     assert data["embedder"] == {"name": "fake-bow", "version": "1"}
     assert set(data["sentences"][0]) == {"text", "citation_ids", "support"}
 
@@ -406,6 +406,37 @@ def test_a_companion_sentence_shares_something_with_the_question():
     chunk = ScoredChunk("d:0", 1.0, {"text": text, "document_id": "d", "page": 1, "start": 0, "end": len(text)})
     sentences = ExtractiveGenerator().generate("Que couvre le contrat Horizon ?", [chunk])
     assert [s.text for s in sentences] == ["Le contrat Horizon couvre aussi le bris de glace."]
+
+
+def _scored_passage(rank: int, document_id: str, sentences: list[tuple[str, float]]):
+    """A scored passage of ``(text, score)`` sentences, each holding a question word."""
+    from pipelines.retrieval import ScoredPassage, SentenceCandidate
+
+    text = " ".join(t for t, _ in sentences)
+    chunk = ScoredChunk(f"{document_id}:{rank}", 1.0, {"text": text, "document_id": document_id, "page": 2,
+                                                        "start": 0, "end": len(text)})
+    candidates, start = [], 0
+    for sentence, score in sentences:
+        candidates.append(SentenceCandidate(rank, start, start + len(sentence), sentence,
+                                            lexical=0.5, context_lexical=0.5, numeric=0.0, similarity=0.0,
+                                            score=score))
+        start += len(sentence) + 1
+    return ScoredPassage(chunk, rank, max(sc for _, sc in sentences), 0.5, tuple(candidates))
+
+
+@pytest.mark.parametrize(("other_score", "kept"), [
+    (0.70, False),   # another document's sentence far below the best: a shared word, not the answer
+    (0.85, True),    # close to the best: a second source of the answer
+])
+def test_a_companion_from_another_document_must_score_close_to_the_best(other_score, kept):
+    best = "La princesse avait réapparu au début de la révolution, fidèle malgré sa disgrâce."
+    same_document = "La princesse était alors une femme d'âge mûr."
+    other_document = "Les travaux d'adaptation du logement au vieillissement sont aidés."
+    scored = [_scored_passage(0, "princesse", [(best, 1.0), (same_document, 0.6)]),
+              _scored_passage(1, "aides-logement", [(other_document, other_score)])]
+    chosen = [s.text for s in ExtractiveGenerator().generate_from_scored("La princesse était-elle vieille ?", scored)]
+    assert chosen[0] == best and same_document in chosen
+    assert (other_document in chosen) is kept
 
 
 def test_the_search_question_is_searched_and_the_question_is_what_a_generator_sees(setup):
