@@ -18,8 +18,12 @@ a pseudonym and the value it stands for):
 * ``lexical``: weighted share of the question's content words (Snowball stems,
   rare words weigh more) found in the sentence, and in the sentence with its
   neighbours (the subject of a question is often named one sentence earlier);
-* a table row is read with its table's header row: the header's words count as its
-  context and the header's numbers (years, periods) as its own;
+* a table row is read with its table's header row: the header's words and numbers
+  (years, periods) count as the row's own;
+* a document's title (its first line, when it reads as a heading and its opening chunk
+  is a candidate) holds for all its sentences: its words count as their context, and
+  half as their own (a paper "... in Ilorin, Nigeria" does not repeat the place in
+  the sentence that answers "... in Ilorin, Nigeria?");
 * ``numeric`` (answer type): question numbers found in the sentence; for questions
   asking for a quantity or a date, whether the sentence holds a number the question
   does not; for questions asking who, where or a name, whether it holds a name
@@ -36,8 +40,9 @@ a pseudonym and the value it stands for):
   its weight then goes to the two lexical signals.
 
 A sentence's score also carries its passage's coverage of the question and a prior
-from the passage's first-stage rank; a passage's score is its best sentence's. ``evidence`` (the best sentence-with-context coverage of the
-question's content words) is what the answerer compares to its abstention threshold.
+from the passage's first-stage rank; a passage's score is its best sentence's.
+``evidence`` (the best sentence-with-context coverage of the question's content words)
+is what the answerer compares to its abstention threshold.
 """
 
 from __future__ import annotations
@@ -156,7 +161,8 @@ class ScoredPassage:
     first_stage_rank: int
     score: float
     evidence: float
-    """Best coverage of the question's content words by a sentence with its neighbours."""
+    """Best coverage of the question's content words by a sentence with its context (its
+    neighbours, its table's header, its document's title)."""
     sentences: tuple[SentenceCandidate, ...]
 
     @property
