@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -309,6 +310,23 @@ class Terms:
                     term = near[0]
             respelled[term] = max(respelled.get(term, 0.0), weight)
         return Terms(respelled)
+
+    def weighted_by_rarity(self, sentences: Sequence[set[str]], boost: float) -> Terms:
+        """These terms with each weight times ``1 + boost * r``, where ``r`` in [0, 1] is
+        the term's rarity among ``sentences`` (the stems of each candidate sentence):
+        ``log(n / df) / log(n)``, 1 for a term no sentence holds. A question's subject,
+        named by every sentence of the passages retrieved for it, then tells them apart
+        less than the word only the answer holds ("thèse" in "Sur qui X a-t-il fait une
+        thèse ?"). Unchanged with fewer than two sentences."""
+        n = len(sentences)
+        if n < 2 or boost <= 0:
+            return self
+        weights = {}
+        for term, weight in self.weights.items():
+            df = sum(1 for stems in sentences if term in stems)
+            rarity = math.log(n / df) / math.log(n) if df else 1.0
+            weights[term] = weight * (1.0 + boost * rarity)
+        return Terms(weights)
 
     def missing_from(self, other: Terms | set[str]) -> list[str]:
         keys = other.weights if isinstance(other, Terms) else other

@@ -3,6 +3,8 @@ signal and the verifier see them."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pipelines import lexical
@@ -164,3 +166,19 @@ def test_abbreviations(text, expected):
 def test_with_aliases(aliases, passage, added):
     stems = lexical.all_stems(passage, "en")
     assert lexical.with_aliases(stems, lexical.alias_stems(aliases, "en")) - stems == added
+
+
+@pytest.mark.parametrize(("sentences", "factors"), [
+    # held by one sentence of four: full rarity, twice the weight
+    ([{"a"}, {"b"}, {"b"}, {"b"}], {"a": 2.0, "b": 1 + math.log(4 / 3) / math.log(4)}),
+    # held by every sentence: tells none apart, weight unchanged
+    ([{"a", "b"}, {"a", "b"}], {"a": 1.0, "b": 1.0}),
+    # held by none: as rare as can be
+    ([{"c"}, {"c"}], {"a": 2.0, "b": 2.0}),
+    # a single sentence: nothing to compare, unchanged
+    ([{"a"}], {"a": 1.0, "b": 1.0}),
+])
+def test_weighted_by_rarity(sentences, factors):
+    terms = lexical.Terms({"a": 3.0, "b": 1.5})
+    weighted = terms.weighted_by_rarity(sentences, boost=1.0)
+    assert {t: weighted.weights[t] / terms.weights[t] for t in terms.weights} == pytest.approx(factors)

@@ -213,19 +213,16 @@ def _scored(question: str, chunks: list[ScoredChunk]) -> dict[str, object]:
 def test_a_documents_title_holds_for_its_later_sentences():
     question = "What was the most common virus detected in community samples in Ilorin, Nigeria?"
     answer = "The most common virus detected in community samples was Coronavirus OC43."
-    opening = _chunk(TITLED_PAPER, cid="opening")
-    later = _chunk(LATER_CHUNK, page=3, start=0, cid="later")
-    alone = _scored(question, [later])[answer]
-    with_title = _scored(question, [opening, later])
-    assert alone.context_lexical < 1.0
-    assert with_title[answer].context_lexical == pytest.approx(1.0)
-    assert with_title[answer].lexical > alone.lexical
-    # half weight in the sentence's own coverage: it now outranks the sentence that only
-    # names the place, which it did not without the title
     place_only = "We performed a cross-sectional study in Ilorin, Nigeria."
+    later = _chunk(LATER_CHUNK, page=3, start=0, cid="later")
+    # the same candidates, the opening chunk on page 1 (a title) or on page 2 (none)
+    with_title = _scored(question, [_chunk(TITLED_PAPER, cid="opening"), later])
+    without = _scored(question, [_chunk(TITLED_PAPER, page=2, cid="opening"), later])
+    assert without[answer].context_lexical < 1.0
+    assert with_title[answer].context_lexical == pytest.approx(1.0)
+    assert with_title[answer].lexical > without[answer].lexical
+    # and the answer outranks the sentence that only names the place
     assert with_title[answer].score > with_title[place_only].score
-    assert _scored(question, [_chunk(TITLED_PAPER, page=2, cid="opening"), later])[answer].lexical \
-        == pytest.approx(alone.lexical)
 
 
 @pytest.mark.parametrize(("first_line", "is_title"), [
@@ -239,3 +236,22 @@ def test_what_reads_as_a_title(first_line, is_title):
 
     titles = _document_titles([_chunk(first_line + "\n\nMore text.")], "en", [])
     assert bool(titles) is is_title
+
+
+def test_a_word_only_the_answer_holds_weighs_more_in_its_own_coverage():
+    from pipelines.retrieval import ScoringWeights
+
+    text = ("Museveni dirige l'Ouganda depuis 1986. Museveni a privatisé la banque du peuple. "
+            "Sa thèse de doctorat portait sur Frantz Fanon.")
+    question = "Sur qui Museveni a-t-il fait sa thèse ?"
+
+    def sentences(rarity):
+        (passage,) = PassageScorer(weights=ScoringWeights(rarity=rarity)).score(question, [_chunk(text, page=2)],
+                                                                              lang="fr")
+        return {s.text[:12]: s for s in passage.sentences}
+
+    plain, weighted = sentences(0.0), sentences(1.0)
+    assert weighted["Sa thèse de "].lexical > plain["Sa thèse de "].lexical
+    assert weighted["Museveni dir"].lexical < plain["Museveni dir"].lexical
+    # the context coverage (the evidence abstention reads) keeps the plain weights
+    assert {k: s.context_lexical for k, s in weighted.items()} == {k: s.context_lexical for k, s in plain.items()}
