@@ -174,10 +174,12 @@ def _wrapped_lines(text: str) -> list[tuple[int, int]]:
         start, end = line.span()
         if runs:
             previous_start, previous_end = runs[-1]
+            # Spaces around the break do not matter ("sur internet \n a été adoptée").
+            following = line.group(0).lstrip()
             if (
                 text[previous_end:start] == "\n"
-                and _SOFT_WRAP_END_RE.search(text[previous_start:previous_end])
-                and line.group(0)[0].islower()
+                and _SOFT_WRAP_END_RE.search(text[previous_start:previous_end].rstrip())
+                and following[:1].islower()
                 and "|" not in text[previous_start:end]
             ):
                 runs[-1] = (previous_start, end)

@@ -15,6 +15,9 @@ from pipelines import lexical
     ("The premium is payable\nin advance.", ["The premium is payable\nin advance."]),
     ("la somme de 150\neuros, payable le\n12 mars.", ["la somme de 150\neuros, payable le", "12 mars."]),
     ("l'assuré,\nle souscripteur et\nl'expert.", ["l'assuré,\nle souscripteur et\nl'expert."]),
+    # spaces around the break do not matter
+    ("La loi visant les contenus haineux sur internet \n a été adoptée le 13 mai 2020.",
+     ["La loi visant les contenus haineux sur internet \n a été adoptée le 13 mai 2020."]),
     # headings, list items, table rows and finished sentences stay apart
     ("Conditions générales\nLe contrat couvre le vol.", ["Conditions générales", "Le contrat couvre le vol."]),
     ("Garanties :\n- vol\n- incendie", ["Garanties :", "- vol", "- incendie"]),
@@ -28,6 +31,7 @@ from pipelines import lexical
     ("L'expert a dit non. Le vol est couvert.", ["L'expert a dit non.", "Le vol est couvert."]),
     # a blank line is a paragraph break, never a wrap
     ("Premier paragraphe sans point\n\nsecond paragraphe.", ["Premier paragraphe sans point", "second paragraphe."]),
+    ("Premier paragraphe sans point\n \nsecond paragraphe.", ["Premier paragraphe sans point", "second paragraphe."]),
 ])
 def test_sentences_of_page_text(text, sentences):
     assert [text[s:e] for s, e in lexical.sentence_spans(text)] == sentences
