@@ -346,20 +346,20 @@ class PassageScorer:
             for i, (s, e) in enumerate(spans):
                 context = set().union(*stems[max(0, i - 1) : i + 2])
                 header = headers[i]
-                lex = own_terms.coverage_in(stems[i])
+                own = stems[i]
                 if header is not None:
                     # A table row is read with its table's header ("Premiums | 4,210" under
                     # "Year ended June 30, | 2024 | 2023"): the row, not the header, holds
                     # the value asked "in 2024", so the header's words are the row's own.
-                    lex = own_terms.coverage_in(stems[i] | stems[header])
+                    own = own | stems[header]
                     context |= stems[header]
+                lex = own_terms.coverage_in(own)
                 if title:
                     # The document's title holds for every sentence of it: "The most
                     # common virus detected in community samples was ..." answers "...
                     # in Ilorin, Nigeria?" in a paper titled "... in Ilorin, Nigeria".
                     # Its words count fully in the context, half in the sentence's own
                     # coverage (a sentence that names the subject itself comes first).
-                    own = stems[i] | stems[header] if header is not None else stems[i]
                     lex = (lex + own_terms.coverage_in(own | title)) / 2
                     context |= title
                 ctx = q_terms.coverage_in(context)
