@@ -78,10 +78,8 @@ def replay_ask(container, audit: AuditLog, audit_id: str, question: str) -> Repl
     aliases: dict[str, str] = {}
     if collection.anonymise:  # as at ask time: names in the question become their tokens
         scope = container.vault_scope(collection)
-        asked_text, searched_text = container.anonymiser.question_texts(
+        asked, searched, aliases = container.anonymiser.question_forms(
             question, store=scope, entities=collection.pii_entities)
-        asked, searched = asked_text.text, searched_text.text
-        aliases = container.anonymiser.aliases(question, searched_text)
     answer = answerer.answer(asked, index_name=alias, flt=IndexFilter(), top_k=int(details.get("top_k") or 8),
                              generator=generator, search_question=searched, search_aliases=aliases)
     replayed = text_hash(answer.answer)

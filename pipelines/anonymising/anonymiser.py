@@ -183,6 +183,20 @@ class Anonymiser:
             out.append(AnonymisedText(text=new_text, entities=tuple(replaced), offsets=offsets, language=language))
         return out[0], out[1]
 
+    def question_forms(
+        self,
+        text: str,
+        *,
+        language: str | None = None,
+        entities: Iterable[str] | None = None,
+        store: TokenStore | None = None,
+    ) -> tuple[str, str, dict[str, str]]:
+        """(asked, searched, aliases): ``question_texts``'s two texts and the ``aliases``
+        of the searched one, as an ask passes them to ``Answerer.answer`` (``question``,
+        ``search_question``, ``search_aliases``)."""
+        asked, searched = self.question_texts(text, language=language, entities=entities, store=store)
+        return asked.text, searched.text, self.aliases(text, searched)
+
     @staticmethod
     def aliases(question: str, searched: AnonymisedText) -> dict[str, str]:
         """Token -> the value as ``question`` writes it, for every value of

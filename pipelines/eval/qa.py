@@ -808,8 +808,7 @@ class _Pseudonymiser:
 
     def question(self, text: str) -> tuple[str, str, dict[str, str]]:
         """(asked, searched, aliases): as the ask route passes them to the answerer."""
-        asked, searched = self.anonymiser.question_texts(text)
-        return asked.text, searched.text, self.anonymiser.aliases(text, searched)
+        return self.anonymiser.question_forms(text)
 
     def reveal(self, answer: dict) -> dict:
         out = dict(answer)

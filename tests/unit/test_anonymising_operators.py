@@ -253,6 +253,9 @@ def test_aliases_map_each_known_token_to_the_value_as_the_question_writes_it():
     _, searched = anonymiser.question_texts(question)
     # Marie Curie is unknown: searched as written, no alias needed
     assert anonymiser.aliases(question, searched) == {"<PERSON_1>": "Jean Dupont"}
+    # the three forms an ask passes to the answerer, from one detection
+    assert anonymiser.question_forms(question) == (
+        "Que dit <PERSON_1> à <PERSON> ?", "Que dit <PERSON_1> à Marie Curie ?", {"<PERSON_1>": "Jean Dupont"})
 
 
 def test_query_finds_vault_names_the_detector_missed():

@@ -89,10 +89,8 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
         # The index holds pseudonyms: a name in the question must become its token.
         # Values the vault does not know are redacted for the generator, and kept for
         # the (local, unrecorded) search, where only a clear occurrence can match them.
-        asked, searched = container.anonymiser.question_texts(
+        question, search_question, aliases = container.anonymiser.question_forms(
             body.question, store=scope, entities=collection.pii_entities)
-        question, search_question = asked.text, searched.text
-        aliases = container.anonymiser.aliases(body.question, searched)
     flt = IndexFilter(
         acl_groups=None if principal.sees_everything else tuple(principal.groups),
         document_ids=tuple(body.filters.document_ids),
