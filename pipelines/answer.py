@@ -4,6 +4,8 @@
 
     question -> hybrid retrieval (filters inside the index query)
              -> second-stage scoring (pipelines.retrieval.PassageScorer)
+             -> keep the passages whose document names what the question names
+                (``lexical.Anchors``: "UCL", "H1N1", a pseudonym)
              -> abstain early when no passage covers the question well enough
              -> generator (extractive by default, or an LLM) proposes cited sentences
              -> a sentence that cites no passage (small LLMs seldom write ``[n]``) is
@@ -270,6 +272,9 @@ class Answerer:
         clock = time.perf_counter()
         scored = self.scorer.score(searched, hits, lang=lang, question_vector=question_vector, keep=top_k,
                                    aliases=search_aliases)
+        anchors = lexical.Anchors.of_question(searched)
+        if anchors:
+            scored = self._naming(anchors, scored, hits, index_name=index_name, lang=lang, aliases=search_aliases)
         evidence = max((p.evidence for p in scored), default=0.0)
         timings["score"] = _ms(clock)
 
@@ -357,6 +362,45 @@ class Answerer:
         )
 
     # -- steps --------------------------------------------------------------------------------
+
+    def _naming(
+        self,
+        anchors: lexical.Anchors,
+        scored: list[ScoredPassage],
+        hits: Sequence[ScoredChunk],
+        *,
+        index_name: str,
+        lang: str,
+        aliases: dict[str, str] | None,
+    ) -> list[ScoredPassage]:
+        """The passages whose document mentions every anchor of the question (its
+        names, acronyms, codes), in their order: the others neither count as evidence
+        nor reach the generator, so a question about a subject no retrieved document
+        names abstains.
+
+        A document is read first through its retrieved chunks; only when they miss an
+        anchor are its other chunks read from the index (one filtered scroll per such
+        document, at most ``top_k`` of them). Only documents the filtered search
+        returned are read, so no access rule is bypassed.
+        """
+        retrieved: dict[str, list[str]] = {}
+        for hit in hits:
+            retrieved.setdefault(str(hit.payload.get("document_id")), []).append(hit.text)
+        names_all: dict[str, bool] = {}
+        kept = []
+        for passage in scored:
+            document_id = str(passage.chunk.payload.get("document_id"))
+            if document_id not in names_all:
+                text = "\n".join(retrieved.get(document_id, [passage.chunk.text]))
+                missing = anchors.missing_from(text, lang, aliases)
+                if missing:
+                    whole = "\n".join(str(point.payload.get("text", ""))
+                                      for point in self.retriever.index.scroll(index_name, document_id=document_id))
+                    missing = anchors.missing_from(whole, lang, aliases)
+                names_all[document_id] = not missing
+            if names_all[document_id]:
+                kept.append(passage)
+        return kept
 
     def _generator(self, generator: Generator | str | None) -> Generator:
         if generator is None:

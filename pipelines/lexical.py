@@ -14,6 +14,8 @@ given, so callers can turn any unit back into an exact span of a stored page.
 * ``named_tokens`` — tokens that must be copied exactly, not paraphrased:
   capitalised words inside a sentence, identifiers with digits, pseudonyms
   (``<PERSON_3>``).
+* ``Anchors`` — the names and codes a question is about, which a document answering
+  it must mention somewhere.
 * ``negations`` — the negation cues of a text, for polarity checks.
 
 No import-time work: stemmers, stop words and frequency tables load on first use and
@@ -513,6 +515,95 @@ def named_tokens(text: str) -> set[str]:
         ):
             out.add(fold(token))
     return out
+
+
+# Month and day names are capitalised in English but dates are written in many ways
+# ("as of December 31, 2019" over a column headed "2019"): they are not anchors.
+_CALENDAR_WORDS = frozenset({
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
+    "saturday", "sunday",
+    "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
+    "octobre", "novembre", "decembre", "lundi", "mardi", "mercredi", "jeudi", "vendredi",
+    "samedi", "dimanche",
+})
+# Identifiers mixing letters and digits, hyphens inside ("H1N1", "IFRS9", "FY18",
+# "COVID-19", "SARS-CoV-2"), but not ordinals ("8eme", "2nd", "21st").
+_CODE_RE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[^\W\d_])\w+(?:-\w+)*")
+_ORDINAL_RE = re.compile(r"\d+(?:e|er|re|eme|ème|nde?s?|st|nd|rd|th)", re.IGNORECASE)
+
+
+def _compact(text: str) -> str:
+    """Folded letters and digits only: "IFRS 9", "IFRS-9" and "IFRS9" are all ifrs9."""
+    return re.sub(r"[\W_]+", "", fold(text))
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """What a question is about by name: the names, acronyms, pseudonyms and codes that
+    a document answering it must mention somewhere (``named_tokens`` without calendar
+    words, plus identifiers with digits, which ``words`` splits apart).
+
+    "Quel est le rang de UCL en 2019 ?" is not answered by a paper that never names
+    UCL, however well its sentences cover "rang" and "2019". The test is lenient on
+    purpose (a whole document, any inflection or derived form): it only rules out
+    documents that do not name the subject at all.
+    """
+
+    names: frozenset[str]
+    """Folded words (pseudonyms as written)."""
+    codes: frozenset[str]
+    """Compacted identifiers (``_compact``)."""
+
+    @classmethod
+    def of_question(cls, question: str) -> Anchors:
+        names = frozenset(n for n in named_tokens(question) if n not in _CALENDAR_WORDS)
+        codes = frozenset(
+            _compact(m.group(0)) for m in _CODE_RE.finditer(PSEUDONYM_RE.sub(" ", question))
+            if not _ORDINAL_RE.fullmatch(m.group(0))
+        )
+        return cls(names, codes)
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.codes)
+
+    def missing_from(self, text: str, lang: str, aliases: dict[str, str] | None = None) -> set[str]:
+        """The anchors ``text`` does not mention (empty when it mentions them all).
+
+        A name is mentioned as the same folded word, the same stem, or a word opening
+        with its stem ("Norvège" in "norvégien", "Europe" in "européenne"); a pseudonym
+        as itself or, through ``aliases`` (token -> the value as the question writes
+        it), as the value's words in clear; a code as a substring of the compacted
+        text.
+        """
+        if not self:
+            return set()
+        found_words: set[str] = set()
+        for token, _, _ in words(text):
+            found_words.add(token if PSEUDONYM_RE.fullmatch(token) else fold(token))
+            found_words.update(fold(part) for part in hyphen_parts(token))
+        found_stems = {stem(w, lang) for w in found_words}
+
+        def mentioned(name: str) -> bool:
+            if name in found_words:
+                return True
+            root = stem(name, lang)
+            if root in found_stems:
+                return True
+            return len(root) >= 4 and any(w.startswith(root) for w in found_words)
+
+        missing = set()
+        for name in self.names:
+            if mentioned(name):
+                continue
+            value = (aliases or {}).get(name)
+            if value is not None and all(mentioned(fold(w)) for w, _, _ in words(value) if len(w) >= 2):
+                continue
+            missing.add(name)
+        if self.codes:
+            compact = _compact(text)
+            missing.update(code for code in self.codes if code not in compact)
+        return missing
 
 
 def negations(text: str, lang: str) -> set[str]:

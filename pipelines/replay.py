@@ -12,14 +12,14 @@ mismatch comes with its likely cause.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pipelines.audit import text_hash
-from pipelines.types import IndexFilter, ScoredChunk, SparseVector
+from pipelines.types import IndexFilter, IndexPoint, ScoredChunk, SparseVector
 
 REPLAY_FIELDS = ("chunk_ids", "chunk_versions", "chunk_document_ids", "generator", "embedder",
                  "question_hash", "answer_hash")
@@ -77,14 +77,24 @@ def model_differences(kind: str, recorded: Mapping[str, str], current: Mapping[s
 
 class RecordedHitsIndex:
     """A read-only ``VectorIndex`` stand-in whose search returns the recorded chunks, in
-    the recorded order, whatever the query: retrieval replaced by the audit record."""
+    the recorded order, whatever the query: retrieval replaced by the audit record.
 
-    def __init__(self, hits: Sequence[ScoredChunk]):
+    ``documents`` (document id -> its points as they are now) serves ``scroll``: the
+    answerer reads the rest of a retrieved document when its retrieved chunks do not
+    name what the question names (``Answerer._naming``)."""
+
+    def __init__(self, hits: Sequence[ScoredChunk], documents: Mapping[str, Sequence[IndexPoint]] | None = None):
         self.hits = list(hits)
+        self.documents = dict(documents or {})
 
     def search(self, name: str, *, dense: np.ndarray, sparse: SparseVector | None, flt: IndexFilter,
                limit: int) -> list[ScoredChunk]:
         return self.hits[:limit]
+
+    def scroll(self, name: str, *, document_id: str | None = None) -> Iterator[IndexPoint]:
+        for doc, points in self.documents.items():
+            if document_id is None or doc == document_id:
+                yield from points
 
 
 @dataclass(frozen=True)

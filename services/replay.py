@@ -22,7 +22,7 @@ from pipelines.replay import (
     model_differences,
 )
 from pipelines.retrieval import HybridRetriever
-from pipelines.types import IndexFilter, ScoredChunk
+from pipelines.types import IndexFilter, IndexPoint, ScoredChunk
 
 
 class ReplayRefused(ValueError):
@@ -51,8 +51,10 @@ def replay_ask(container, audit: AuditLog, audit_id: str, question: str) -> Repl
     alias = alias_name(collection.tenant, collection.name)
     wanted = set(details["chunk_ids"])
     current: dict[str, dict] = {}
+    documents: dict[str, list[IndexPoint]] = {}
     for document_id in dict.fromkeys(details["chunk_document_ids"]):
-        for point in container.index.scroll(alias, document_id=document_id):
+        documents[document_id] = list(container.index.scroll(alias, document_id=document_id))
+        for point in documents[document_id]:
             if point.id in wanted:
                 current[point.id] = point.payload
     reasons = [change.describe() for change in compare_chunks(details, current)]
@@ -73,7 +75,7 @@ def replay_ask(container, audit: AuditLog, audit_id: str, question: str) -> Repl
                                  {"name": answerer.embedder.name, "version": answerer.embedder.version})
 
     hits = [ScoredChunk(id=cid, score=0.0, payload=current[cid]) for cid in details["chunk_ids"] if cid in current]
-    answerer.retriever = HybridRetriever(answerer.embedder, None, RecordedHitsIndex(hits))
+    answerer.retriever = HybridRetriever(answerer.embedder, None, RecordedHitsIndex(hits, documents))
     asked = searched = question
     aliases: dict[str, str] = {}
     if collection.anonymise:  # as at ask time: names in the question become their tokens

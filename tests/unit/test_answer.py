@@ -22,7 +22,15 @@ from pipelines.answer import (
     SentenceEvent,
     align_sentence,
 )
-from pipelines.types import Chunk, GeneratedSentence, IndexFilter, Page, ScoredChunk
+from pipelines.types import (
+    Chunk,
+    GeneratedSentence,
+    IndexFilter,
+    IndexPoint,
+    Page,
+    ScoredChunk,
+    SparseVector,
+)
 
 DIM = 256
 
@@ -54,6 +62,7 @@ class FakeIndex:
         self.embedder = embedder
         self.points: list[tuple[np.ndarray, dict]] = []
         self.searches: list[IndexFilter] = []
+        self.scrolled: list[str | None] = []
 
     def add(self, document_id: str, page: Page, chunks: Sequence[Chunk], *, acl=(), tags=None) -> None:
         for c in chunks:
@@ -83,6 +92,12 @@ class FakeIndex:
             if self._visible(p, flt)
         ]
         return sorted(hits, key=lambda h: -h.score)[:limit]
+
+    def scroll(self, name, *, document_id=None):
+        self.scrolled.append(document_id)
+        for v, p in self.points:
+            if document_id is None or p["document_id"] == document_id:
+                yield IndexPoint(f"{p['document_id']}:{p['chunk_index']}", v, SparseVector((), ()), p)
 
 
 PAGES = {
@@ -177,6 +192,40 @@ def test_abstains_with_a_localised_message_when_nothing_covers_the_question(setu
     assert answer.abstained
     assert answer.answer == ABSTENTION_MESSAGES[lang]
     _assert_invariants(answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "abstained"),
+    [
+        ("How tall is the Eiffel Tower?", False),
+        # "tall" and "tower" are covered, but no document names Tokyo
+        ("How tall is the Tokyo Tower?", True),
+        ("Quand le dégât des eaux est-il déclaré à la Mutuelle Ardoise ?", False),
+        ("Quand le dégât des eaux est-il déclaré à la Mutuelle Granit ?", True),
+    ],
+)
+def test_a_question_about_a_name_no_document_mentions_abstains(setup, question, abstained):
+    answer = _answerer(setup, abstain_threshold=0.5).answer(question, index_name="c", flt=IndexFilter())
+    assert answer.abstained is abstained
+    _assert_invariants(answer)
+
+
+def test_a_name_outside_the_retrieved_chunks_is_looked_up_in_the_rest_of_its_document():
+    embedder = BagOfWordsEmbedder()
+    index = FakeIndex(embedder)
+    page = Page(1, "Initech Corporation.\nRevenue grew to 12 million euros in 2025.")
+    index.add("report", page, _chunks(page))
+    # Only the best chunk is retrieved: the revenue line, which does not name Initech
+    # (a low threshold: that line alone covers too little of the question to pass 0.5).
+    answerer = Answerer(embedder, None, index, ExtractiveGenerator(embedder), top_k=1, candidates=1,
+                        abstain_threshold=0.2)
+    answer = answerer.answer("How much revenue in million euros did Initech make in 2025?", index_name="c",
+                             flt=IndexFilter())
+    assert not answer.abstained
+    assert answer.sentences[0].text == "Revenue grew to 12 million euros in 2025."
+    assert index.scrolled == ["report"]
+    assert answerer.answer("How much revenue in million euros did Hooli make in 2025?", index_name="c",
+                           flt=IndexFilter()).abstained
 
 
 def test_acl_filter_travels_inside_the_index_query_and_hides_chunks(setup):

@@ -182,3 +182,40 @@ def test_weighted_by_rarity(sentences, factors):
     terms = lexical.Terms({"a": 3.0, "b": 1.5})
     weighted = terms.weighted_by_rarity(sentences, boost=1.0)
     assert {t: weighted.weights[t] / terms.weights[t] for t in terms.weights} == pytest.approx(factors)
+
+
+@pytest.mark.parametrize(("question", "names", "codes"), [
+    ("quel est le rang de UCL en 2019 ?", {"ucl"}, set()),
+    ("In 2009 what was the reported H1N1 vaccination rate in China?", {"china"}, {"h1n1"}),
+    ("How is SARS-CoV-2 transmitted?", {"sars-cov"}, {"sarscov2"}),
+    ("Sur qui <PERSON_3> a fait une thèse ?", {"<PERSON_3>"}, set()),
+    # no anchors: the opening word, dates, ordinals, plain numbers
+    ("What is the net deferred tax liability as of December 31, 2019?", set(), set()),
+    ("Comment s'appelle le 2eme élément de la 8eme colonne ?", set(), set()),
+    ("Combien de communes en 1930 ?", set(), set()),
+])
+def test_question_anchors(question, names, codes):
+    anchors = lexical.Anchors.of_question(question)
+    assert (set(anchors.names), set(anchors.codes)) == (names, codes)
+
+
+@pytest.mark.parametrize(("question", "text", "aliases", "missing"), [
+    ("Quel est le rang de UCL en 2019 ?", "University College London (UCL) ranks tenth.", None, set()),
+    ("Quel est le rang de UCL en 2019 ?", "The virus was identified in December 2019.", None, {"ucl"}),
+    # inflected and derived forms: a place in its adjective, a possessive, a plural
+    ("Quand la Norvège a-t-elle été condamnée par l'Europe ?",
+     "Le gouvernement norvégien devant la Cour européenne", None, set()),
+    ("What were Refrigerated & Frozen’s net sales?", "Refrigerated & Frozen segment", None, set()),
+    # codes however they are spaced or hyphenated
+    ("What is the 2018 IFRS9 opening balance?", "Under IFRS 9, the opening balance", None, set()),
+    ("What was the H1N1 vaccination rate?", "The H7N9 virus spread.", None, {"h1n1"}),
+    # a pseudonym is mentioned as itself or as the value it stands for
+    ("Sur qui <PERSON_3> a fait une thèse ?", "<PERSON_3> soutient une thèse.", None, set()),
+    ("Sur qui <PERSON_3> a fait une thèse ?", "Yoweri Museveni soutient une thèse.",
+     {"<PERSON_3>": "Yoweri Museveni"}, set()),
+    ("Sur qui <PERSON_3> a fait une thèse ?", "Museveni soutient une thèse.",
+     {"<PERSON_3>": "Yoweri Museveni"}, {"<PERSON_3>"}),
+])
+def test_anchors_missing_from(question, text, aliases, missing):
+    lang = lexical.detect_language(question)
+    assert lexical.Anchors.of_question(question).missing_from(text, lang, aliases) == missing
