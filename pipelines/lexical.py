@@ -518,8 +518,10 @@ def named_tokens(text: str) -> set[str]:
 
 
 # Month and day names are capitalised in English but dates are written in many ways
-# ("as of December 31, 2019" over a column headed "2019"): they are not anchors.
+# ("as of December 31, 2019" over a column headed "2019", "FY18" in a report that
+# writes "2017/18"): they are not anchors, nor are fiscal periods.
 _CALENDAR_WORDS = frozenset({
+    "fy", "cy", "ytd",
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
     "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
     "saturday", "sunday",
@@ -531,11 +533,23 @@ _CALENDAR_WORDS = frozenset({
 # "COVID-19", "SARS-CoV-2"), but not ordinals ("8eme", "2nd", "21st").
 _CODE_RE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[^\W\d_])\w+(?:-\w+)*")
 _ORDINAL_RE = re.compile(r"\d+(?:e|er|re|eme|ème|nde?s?|st|nd|rd|th)", re.IGNORECASE)
+_PERIOD_RE = re.compile(r"(?:FY|CY|Q[1-4]|H[12]|S[12]|T[1-4])(?:[-']?\d{2,4})?", re.IGNORECASE)
+
+
+# Combining marks left by NFKD (accents): ``fold`` without its per-character loop.
+_COMBINING_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+# Words of a folded text: pseudonyms (lower-cased by folding) or runs of letters.
+_FOLDED_WORD_RE = re.compile(r"<[a-z][a-z_]*_\d+>|[^\W\d_]+")
+_JOINER_RE = re.compile(r"[-'’]")
+
+
+def _fold_fast(text: str) -> str:
+    return _COMBINING_RE.sub("", unicodedata.normalize("NFKD", text.lower()))
 
 
 def _compact(text: str) -> str:
     """Folded letters and digits only: "IFRS 9", "IFRS-9" and "IFRS9" are all ifrs9."""
-    return re.sub(r"[\W_]+", "", fold(text))
+    return re.sub(r"[\W_]+", "", _fold_fast(text))
 
 
 @dataclass(frozen=True)
@@ -560,7 +574,7 @@ class Anchors:
         names = frozenset(n for n in named_tokens(question) if n not in _CALENDAR_WORDS)
         codes = frozenset(
             _compact(m.group(0)) for m in _CODE_RE.finditer(PSEUDONYM_RE.sub(" ", question))
-            if not _ORDINAL_RE.fullmatch(m.group(0))
+            if not _ORDINAL_RE.fullmatch(m.group(0)) and not _PERIOD_RE.fullmatch(m.group(0))
         )
         return cls(names, codes)
 
@@ -574,23 +588,32 @@ class Anchors:
         with its stem ("Norvège" in "norvégien", "Europe" in "européenne"); a pseudonym
         as itself or, through ``aliases`` (token -> the value as the question writes
         it), as the value's words in clear; a code as a substring of the compacted
-        text.
+        text; a short name (an acronym) also as the initials of consecutive words
+        ("EU" in "the European Union", "OMS" in "l'Organisation mondiale de la santé").
         """
         if not self:
             return set()
-        found_words: set[str] = set()
-        for token, _, _ in words(text):
-            found_words.add(token if PSEUDONYM_RE.fullmatch(token) else fold(token))
-            found_words.update(fold(part) for part in hyphen_parts(token))
-        found_stems = {stem(w, lang) for w in found_words}
+        # Whole documents pass through here: one regex pass over the folded text, and
+        # stems only for the few words that open like a missing name.
+        sequence = _FOLDED_WORD_RE.findall(_fold_fast(text))
+        found_words = set(sequence)
 
         def mentioned(name: str) -> bool:
-            if name in found_words:
+            key = _fold_fast(name)
+            if key in found_words:
                 return True
-            root = stem(name, lang)
-            if root in found_stems:
+            if key.startswith("<"):  # a pseudonym is only ever itself
+                return False
+            parts = _JOINER_RE.split(key)
+            if len(parts) > 1:  # "sars-cov", "frozen’s": each part of two letters or more
+                return all(mentioned(part) for part in parts if len(part) >= 2)
+            root = stem(key, lang)
+            opening = [w for w in found_words if w.startswith(root)]
+            if len(root) >= 4 and opening:
                 return True
-            return len(root) >= 4 and any(w.startswith(root) for w in found_words)
+            if any(stem(w, lang) == root for w in opening):
+                return True
+            return 2 <= len(key) <= 6 and key.isalpha() and _initials_in(key, sequence)
 
         missing = set()
         for name in self.names:
@@ -604,6 +627,28 @@ class Anchors:
             compact = _compact(text)
             missing.update(code for code in self.codes if code not in compact)
         return missing
+
+
+def _initials_in(acronym: str, sequence: Sequence[str], *, max_skipped: int = 2) -> bool:
+    """Some run of consecutive words of ``sequence`` opens with the letters of
+    ``acronym`` in order, short words (3 letters or fewer: "de", "la", "of") skipped up
+    to ``max_skipped`` in a row."""
+    for i, first in enumerate(sequence):
+        if not first.startswith(acronym[0]):
+            continue
+        k, skipped = 1, 0
+        for word in sequence[i + 1:]:
+            if k == len(acronym):
+                break
+            if word.startswith(acronym[k]):
+                k, skipped = k + 1, 0
+            elif len(word) <= 3 and skipped < max_skipped:
+                skipped += 1
+            else:
+                break
+        if k == len(acronym):
+            return True
+    return False
 
 
 def negations(text: str, lang: str) -> set[str]:

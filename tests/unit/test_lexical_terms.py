@@ -192,6 +192,8 @@ def test_weighted_by_rarity(sentences, factors):
     # no anchors: the opening word, dates, ordinals, plain numbers
     ("What is the net deferred tax liability as of December 31, 2019?", set(), set()),
     ("Comment s'appelle le 2eme élément de la 8eme colonne ?", set(), set()),
+    ("What was the adjustment of the values in FY18 in accordance to?", set(), set()),
+    ("What was the revenue in Q4-2019 and H1 2020?", set(), set()),
     ("Combien de communes en 1930 ?", set(), set()),
 ])
 def test_question_anchors(question, names, codes):
@@ -206,6 +208,10 @@ def test_question_anchors(question, names, codes):
     ("Quand la Norvège a-t-elle été condamnée par l'Europe ?",
      "Le gouvernement norvégien devant la Cour européenne", None, set()),
     ("What were Refrigerated & Frozen’s net sales?", "Refrigerated & Frozen segment", None, set()),
+    # an acronym spelled by the initials of the words it stands for
+    ("What does the EU require?", "The European Union requires it.", None, set()),
+    ("Que recommande l'OMS ?", "L'Organisation mondiale de la santé recommande", None, set()),
+    ("Que recommande l'OMS ?", "L'Organisation internationale du travail recommande", None, {"oms"}),
     # codes however they are spaced or hyphenated
     ("What is the 2018 IFRS9 opening balance?", "Under IFRS 9, the opening balance", None, set()),
     ("What was the H1N1 vaccination rate?", "The H7N9 virus spread.", None, {"h1n1"}),
