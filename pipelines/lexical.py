@@ -588,7 +588,8 @@ class Anchors:
         with its stem ("Norvège" in "norvégien", "Europe" in "européenne"); a pseudonym
         as itself or, through ``aliases`` (token -> the value as the question writes
         it), as the value's words in clear; a code as a substring of the compacted
-        text; a short name (an acronym) also as the initials of consecutive words
+        text; a name of five letters or more also one typo away; a short name (an
+        acronym) also as the initials of consecutive words
         ("EU" in "the European Union", "OMS" in "l'Organisation mondiale de la santé").
         """
         if not self:
@@ -613,6 +614,9 @@ class Anchors:
                 return True
             if any(stem(w, lang) == root for w in opening):
                 return True
+            if len(key) >= 5 and any(_one_edit(key, w) for w in found_words
+                                     if w[:1] == key[:1] and abs(len(w) - len(key)) <= 1):
+                return True  # a typo in the question ("Musevni")
             return 2 <= len(key) <= 6 and key.isalpha() and _initials_in(key, sequence)
 
         missing = set()

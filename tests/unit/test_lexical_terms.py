@@ -208,6 +208,9 @@ def test_question_anchors(question, names, codes):
     ("Quand la Norvège a-t-elle été condamnée par l'Europe ?",
      "Le gouvernement norvégien devant la Cour européenne", None, set()),
     ("What were Refrigerated & Frozen’s net sales?", "Refrigerated & Frozen segment", None, set()),
+    # a typo in a long name, not in a short one
+    ("Sur qui Musevni a-t-il fait une thèse ?", "Museveni a fait une thèse.", None, set()),
+    ("Who runs Initech?", "Initek is run by Bill Lumbergh.", None, {"initech"}),
     # an acronym spelled by the initials of the words it stands for
     ("What does the EU require?", "The European Union requires it.", None, set()),
     ("Que recommande l'OMS ?", "L'Organisation mondiale de la santé recommande", None, set()),
