@@ -51,10 +51,10 @@ DEFAULT_ABSTAIN_THRESHOLD = 0.50
 """Minimum ``evidence`` (share of the question's weighted content words found in one
 sentence and its neighbours) needed to answer. One global value, calibrated on the dev
 QA set (``python -m pipelines.eval.qa --abstain-threshold 0`` prints the sweep): the
-most abstention on unanswerable questions with false abstention on answerable span
-questions <= 0.15, the least false abstention among ties. There: 0.50 gives 0.49
-abstention for 0.08 false abstention; 0.55 the same abstention for 0.12; 0.60 0.54 for
-0.16."""
+most abstention on unanswerable questions at which answer accuracy stays >= 0.70 in
+each language, the least false abstention among ties. There (head 75af81e, plain
+collection): 0.50 gives 0.51 abstention for 0.07 false abstention; 0.55 the same
+abstention for 0.08; 0.60 0.54 for 0.12, but French accuracy falls to 0.68."""
 
 PageProvider = Callable[[str, int], "tuple[Page, OffsetMap] | None"]
 """(document_id, page number) -> the stored page and its offset map to the original,
