@@ -641,7 +641,8 @@ def _initials_in(acronym: str, sequence: Sequence[str], *, max_skipped: int = 2)
         if not first.startswith(acronym[0]):
             continue
         k, skipped = 1, 0
-        for word in sequence[i + 1:]:
+        for j in range(i + 1, len(sequence)):  # indices: no copy of the rest per start
+            word = sequence[j]
             if k == len(acronym):
                 break
             if word.startswith(acronym[k]):
