@@ -493,6 +493,11 @@ def quantities(text: str) -> list[str]:
     return out
 
 
+_SENTENCE_END_RE = re.compile(r"[.!?:\n]\s*$")
+# "M. Lefort", "Dr. Smith": the full stop of a title does not end a sentence.
+_HONORIFIC_RE = re.compile(r"(?<![\w.])(?:M|MM|Mr|Mrs|Ms|Dr|Mme|Mmes|Mlle|Me|Pr|Prof|St|Ste)\.\s*$")
+
+
 def named_tokens(text: str) -> set[str]:
     """Folded tokens that must appear verbatim in evidence.
 
@@ -507,7 +512,9 @@ def named_tokens(text: str) -> set[str]:
             continue
         if token.isdigit():
             continue
-        starts_sentence = i == 0 or re.search(r"[.!?:\n]\s*$", text[:start]) is not None
+        before = text[max(0, start - 40):start]
+        starts_sentence = i == 0 or (_SENTENCE_END_RE.search(before) is not None
+                                     and _HONORIFIC_RE.search(before) is None)
         if len(token) >= 2 and (
             (token[0].isupper() and not starts_sentence)
             or (token.isupper() and len(token) >= 2)
@@ -519,9 +526,11 @@ def named_tokens(text: str) -> set[str]:
 
 # Month and day names are capitalised in English but dates are written in many ways
 # ("as of December 31, 2019" over a column headed "2019", "FY18" in a report that
-# writes "2017/18"): they are not anchors, nor are fiscal periods.
-_CALENDAR_WORDS = frozenset({
+# writes "2017/18"): they are not anchors, nor are fiscal periods, nor titles ("Dr."
+# Smith may be "Doctor Smith" in the document: Smith is the anchor).
+_NOT_ANCHORS = frozenset({
     "fy", "cy", "ytd",
+    "mr", "mrs", "ms", "dr", "mm", "mme", "mmes", "mlle", "me", "pr", "prof",
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
     "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
     "saturday", "sunday",
@@ -556,7 +565,7 @@ def _compact(text: str) -> str:
 class Anchors:
     """What a question is about by name: the names, acronyms, pseudonyms and codes that
     a document answering it must mention somewhere (``named_tokens`` without calendar
-    words, plus identifiers with digits, which ``words`` splits apart).
+    words and titles, plus identifiers with digits, which ``words`` splits apart).
 
     "Quel est le rang de UCL en 2019 ?" is not answered by a paper that never names
     UCL, however well its sentences cover "rang" and "2019". The test is lenient on
@@ -571,7 +580,7 @@ class Anchors:
 
     @classmethod
     def of_question(cls, question: str) -> Anchors:
-        names = frozenset(n for n in named_tokens(question) if n not in _CALENDAR_WORDS)
+        names = frozenset(n for n in named_tokens(question) if n not in _NOT_ANCHORS)
         codes = frozenset(
             _compact(m.group(0)) for m in _CODE_RE.finditer(PSEUDONYM_RE.sub(" ", question))
             if not _ORDINAL_RE.fullmatch(m.group(0)) and not _PERIOD_RE.fullmatch(m.group(0))

@@ -113,3 +113,20 @@ def test_registry_and_logs_never_hold_seeded_values(api, caplog):
     metrics = api.client.get("/metrics").text
     for value in SEEDED:
         assert value not in metrics
+
+
+def test_ask_about_a_person_reads_their_token_and_no_one_else_answers_for_them(api):
+    """The question's name becomes the vault's token, which the passages hold; a person
+    no document names gets an abstention, not another person's sentence."""
+    _upload_seeded(api)
+
+    def ask(question):
+        response = api.client.post("/v1/collections/pii/ask", json={"question": question},
+                                   headers=api.h("reader"))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    known = ask("Le dossier de Jean Dupont est-il suivi ?")
+    assert not known["abstained"] and "<PERSON_1>" in known["answer"]
+    # "dossier" and "suivi" cover the question well: only the name tells them apart
+    assert ask("Le dossier de M. Lefort est-il suivi ?")["abstained"]

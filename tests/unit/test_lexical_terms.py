@@ -184,11 +184,25 @@ def test_weighted_by_rarity(sentences, factors):
     assert {t: weighted.weights[t] / terms.weights[t] for t in terms.weights} == pytest.approx(factors)
 
 
+@pytest.mark.parametrize(("text", "named"), [
+    ("The claim was filed by Anne Roux in Quimper.", {"anne", "roux", "quimper"}),
+    # a sentence's first word is not a name; a title's full stop does not end a sentence
+    ("It ends. Then Anne left.", {"anne"}),
+    ("Le dossier de M. Lefort est-il suivi ?", {"lefort"}),
+    ("Signed by Dr. Smith.", {"dr", "smith"}),
+    # acronyms and pseudonyms
+    ("Paid 5 EUR to <PERSON_2>.", {"eur", "<PERSON_2>"}),
+])
+def test_named_tokens(text, named):
+    assert lexical.named_tokens(text) == named
+
+
 @pytest.mark.parametrize(("question", "names", "codes"), [
     ("quel est le rang de UCL en 2019 ?", {"ucl"}, set()),
     ("In 2009 what was the reported H1N1 vaccination rate in China?", {"china"}, {"h1n1"}),
     ("How is SARS-CoV-2 transmitted?", {"sars-cov"}, {"sarscov2"}),
     ("Sur qui <PERSON_3> a fait une thèse ?", {"<PERSON_3>"}, set()),
+    ("Le dossier de M. Lefort est-il suivi par Mme Roux ?", {"lefort", "roux"}, set()),
     # no anchors: the opening word, dates, ordinals, plain numbers
     ("What is the net deferred tax liability as of December 31, 2019?", set(), set()),
     ("Comment s'appelle le 2eme élément de la 8eme colonne ?", set(), set()),
