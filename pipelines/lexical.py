@@ -545,20 +545,14 @@ _ORDINAL_RE = re.compile(r"\d+(?:e|er|re|eme|ème|nde?s?|st|nd|rd|th)", re.IGNOR
 _PERIOD_RE = re.compile(r"(?:FY|CY|Q[1-4]|H[12]|S[12]|T[1-4])(?:[-']?\d{2,4})?", re.IGNORECASE)
 
 
-# Combining marks left by NFKD (accents): ``fold`` without its per-character loop.
-_COMBINING_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 # Words of a folded text: pseudonyms (lower-cased by folding) or runs of letters.
 _FOLDED_WORD_RE = re.compile(r"<[a-z][a-z_]*_\d+>|[^\W\d_]+")
 _JOINER_RE = re.compile(r"[-'’]")
 
 
-def _fold_fast(text: str) -> str:
-    return _COMBINING_RE.sub("", unicodedata.normalize("NFKD", text.lower()))
-
-
 def _compact(text: str) -> str:
     """Folded letters and digits only: "IFRS 9", "IFRS-9" and "IFRS9" are all ifrs9."""
-    return re.sub(r"[\W_]+", "", _fold_fast(text))
+    return re.sub(r"[\W_]+", "", fold(text))
 
 
 @dataclass(frozen=True)
@@ -605,11 +599,11 @@ class Anchors:
             return set()
         # Whole documents pass through here: one regex pass over the folded text, and
         # stems only for the few words that open like a missing name.
-        sequence = _FOLDED_WORD_RE.findall(_fold_fast(text))
+        sequence = _FOLDED_WORD_RE.findall(fold(text))
         found_words = set(sequence)
 
         def mentioned(name: str) -> bool:
-            key = _fold_fast(name)
+            key = fold(name)
             if key in found_words:
                 return True
             if key.startswith("<"):  # a pseudonym is only ever itself
