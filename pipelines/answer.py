@@ -56,6 +56,13 @@ each language, the least false abstention among ties. There (head 75af81e, plain
 collection): 0.50 gives 0.51 abstention for 0.07 false abstention; 0.55 the same
 abstention for 0.08; 0.60 0.54 for 0.12, but French accuracy falls to 0.68."""
 
+ANSWERER_VERSION = "2"
+"""Version of the answering code around the models (second-stage scoring, the anchor
+check, verification, citation): recorded with every ask so that an audit replay can say
+when it changed. Bump it when a change can give another answer over the same chunks with
+the same generator and embedder. 1: until 2026-11-22; 2: the anchor check
+(``Answerer._naming``)."""
+
 PageProvider = Callable[[str, int], "tuple[Page, OffsetMap] | None"]
 """(document_id, page number) -> the stored page and its offset map to the original,
 when the caller can supply them (exact sentence bbox and orig offsets)."""
@@ -132,6 +139,8 @@ class Answer:
     """Proposals examined (until ``max_sentences`` were kept) that cited no valid
     source: each was attributed post hoc (``AnswerSentence.post_hoc``) or dropped."""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    answerer_version: str = ANSWERER_VERSION
+    """``Answerer.version`` of the answerer that gave it (audit only, not in the API)."""
 
     @property
     def retrieved_chunk_ids(self) -> tuple[str, ...]:
@@ -207,6 +216,7 @@ class Answerer:
         self.abstain_threshold = abstain_threshold
         self.max_sentences = max_sentences
         self.page_provider = page_provider
+        self.version = ANSWERER_VERSION
 
     # -- public -------------------------------------------------------------------------------
 
@@ -281,6 +291,7 @@ class Answerer:
         base = {
             "generator_info": {"name": gen.name, "version": gen.version},
             "embedder_info": {"name": self.embedder.name, "version": self.embedder.version},
+            "answerer_version": self.version,
             "language": lang,
             "evidence": evidence,
             "retrieved": tuple(_retrieved(h) for h in hits),

@@ -66,6 +66,13 @@ def compare_chunks(details: Mapping[str, Any], current: Mapping[str, Mapping[str
     return changes
 
 
+def answerer_difference(recorded: str | None, current: str) -> list[str]:
+    """The answering code's version (``pipelines.answer.ANSWERER_VERSION``); records
+    made before it was recorded count as version 1."""
+    recorded = recorded or "1"
+    return [] if recorded == current else [f"answerer version differs: recorded {recorded}, now {current}"]
+
+
 def model_differences(kind: str, recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
     if recorded.get("name") != current.get("name"):
         return [f"{kind} differs: recorded {recorded.get('name')}, now {current.get('name')}"]

@@ -18,6 +18,7 @@ from pipelines.replay import (
     REPLAY_FIELDS,
     RecordedHitsIndex,
     ReplayReport,
+    answerer_difference,
     compare_chunks,
     model_differences,
 )
@@ -73,6 +74,7 @@ def replay_ask(container, audit: AuditLog, audit_id: str, question: str) -> Repl
     answerer = copy.copy(container.answerer(embedder_name))
     reasons += model_differences("embedder", recorded_embedder,
                                  {"name": answerer.embedder.name, "version": answerer.embedder.version})
+    reasons += answerer_difference(details.get("answerer"), answerer.version)
 
     hits = [ScoredChunk(id=cid, score=0.0, payload=current[cid]) for cid in details["chunk_ids"] if cid in current]
     answerer.retriever = HybridRetriever(answerer.embedder, None, RecordedHitsIndex(hits, documents))

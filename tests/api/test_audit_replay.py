@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from pipelines.answer import ANSWERER_VERSION
 from pipelines.replay import chunk_version
 from services.replay import ReplayRefused, replay_ask
 
@@ -39,6 +40,7 @@ def test_the_ask_record_carries_what_replay_needs_and_no_text(api, asked):
     texts = {p.id: p.payload["text"] for p in api.container.index.scroll(alias)}
     assert details["chunk_versions"] == [chunk_version(texts[c]) for c in details["chunk_ids"]]
     assert details["generator"] == {"name": "extractive", "version": "2"}
+    assert details["answerer"] == ANSWERER_VERSION
     assert "policy" not in json.dumps(details) and "AB-1234" not in json.dumps(details)
 
 
@@ -68,14 +70,19 @@ def _bump_generator_version(api, asked):
     api.container.generators()["extractive"].version = "3"
 
 
+def _bump_answerer_version(api, asked):
+    api.container.answerer(api.container.registry.get_collection("acme", "docs").embedder).version = "99"
+
+
 @pytest.mark.parametrize(
     ("change", "match", "reason"),
     [
         (_delete_document, False, "of document {claim} was deleted"),
         (_edit_cited_chunk, False, "of document {claim} changed (its text is not the recorded version)"),
         (_bump_generator_version, True, "generator version differs: recorded extractive 2, now 3"),
+        (_bump_answerer_version, True, f"answerer version differs: recorded {ANSWERER_VERSION}, now 99"),
     ],
-    ids=["document deleted", "chunk edited", "generator version"],
+    ids=["document deleted", "chunk edited", "generator version", "answerer version"],
 )
 def test_changes_since_the_ask_are_named(api, asked, change, match, reason):
     change(api, asked)

@@ -126,6 +126,7 @@ def ask(name: str, body: AskRequest, principal: Reader, container: ContainerDep)
             citation_ids=[c.id for c in answer.citations],
             support=[round(s.support, 4) for s in answer.sentences],
             dropped=len(answer.dropped), generator=answer.generator_info, embedder=answer.embedder_info,
+            answerer=answer.answerer_version,
             top_k=body.top_k, filters=body.filters.model_dump(), revealed=body.reveal_pii,
         )
         out = answer.to_dict(audit_id=audit_id)
