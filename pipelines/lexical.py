@@ -550,9 +550,10 @@ _FOLDED_WORD_RE = re.compile(r"<[a-z][a-z_]*_\d+>|[^\W\d_]+")
 _JOINER_RE = re.compile(r"[-'’]")
 
 
-def _compact(text: str) -> str:
-    """Folded letters and digits only: "IFRS 9", "IFRS-9" and "IFRS9" are all ifrs9."""
-    return re.sub(r"[\W_]+", "", fold(text))
+def _compact(text: str, *, folded: bool = False) -> str:
+    """Folded letters and digits only: "IFRS 9", "IFRS-9" and "IFRS9" are all ifrs9
+    (``folded``: ``text`` is folded already)."""
+    return re.sub(r"[\W_]+", "", text if folded else fold(text))
 
 
 @dataclass(frozen=True)
@@ -599,7 +600,8 @@ class Anchors:
             return set()
         # Whole documents pass through here: one regex pass over the folded text, and
         # stems only for the few words that open like a missing name.
-        sequence = _FOLDED_WORD_RE.findall(fold(text))
+        folded = fold(text)
+        sequence = _FOLDED_WORD_RE.findall(folded)
         found_words = set(sequence)
 
         def mentioned(name: str) -> bool:
@@ -627,11 +629,11 @@ class Anchors:
             if mentioned(name):
                 continue
             value = (aliases or {}).get(name)
-            if value is not None and all(mentioned(fold(w)) for w, _, _ in words(value) if len(w) >= 2):
+            if value is not None and all(mentioned(w) for w, _, _ in words(value) if len(w) >= 2):
                 continue
             missing.add(name)
         if self.codes:
-            compact = _compact(text)
+            compact = _compact(folded, folded=True)
             missing.update(code for code in self.codes if code not in compact)
         return missing
 
