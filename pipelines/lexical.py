@@ -572,6 +572,9 @@ class Anchors:
     """Folded words (pseudonyms as written)."""
     codes: frozenset[str]
     """Compacted identifiers (``_compact``)."""
+    runs: tuple[tuple[str, ...], ...] = ()
+    """Names written next to each other in the question ("Layout Parser"), in order:
+    one name the document may write as a single word ("LayoutParser", "PowerPoint")."""
 
     @classmethod
     def of_question(cls, question: str) -> Anchors:
@@ -580,7 +583,23 @@ class Anchors:
             _compact(m.group(0)) for m in _CODE_RE.finditer(PSEUDONYM_RE.sub(" ", question))
             if not _ORDINAL_RE.fullmatch(m.group(0)) and not _PERIOD_RE.fullmatch(m.group(0))
         )
-        return cls(names, codes)
+        runs: list[tuple[str, ...]] = []
+        run: list[str] = []
+        previous_end = None
+        for token, start, end in words(question):
+            key = fold(token)
+            # Adjacent: only blanks or a hyphen between them ("Layout Parser", "Open-AI").
+            adjacent = previous_end is not None and re.fullmatch(r"[ \t-]*", question[previous_end:start])
+            if key in names and not key.startswith("<") and (adjacent or not run):
+                run.append(key)
+            else:
+                if len(run) >= 2:
+                    runs.append(tuple(run))
+                run = [key] if key in names and not key.startswith("<") else []
+            previous_end = end
+        if len(run) >= 2:
+            runs.append(tuple(run))
+        return cls(names, codes, tuple(runs))
 
     def __bool__(self) -> bool:
         return bool(self.names or self.codes)
@@ -594,7 +613,10 @@ class Anchors:
         it), as the value's words in clear; a code as a substring of the compacted
         text; a name of five letters or more also one typo away; a short name (an
         acronym) also as the initials of consecutive words
-        ("EU" in "the European Union", "OMS" in "l'Organisation mondiale de la santé").
+        ("EU" in "the European Union", "OMS" in "l'Organisation mondiale de la santé");
+        names next to each other in the question as one word ("Layout Parser" in
+        "LayoutParser"), and a long name as consecutive words ("PowerPoint" in "Power
+        Point").
         """
         if not self:
             return set()
@@ -622,6 +644,8 @@ class Anchors:
             if len(key) >= 5 and any(_one_edit(key, w) for w in found_words
                                      if w[:1] == key[:1] and abs(len(w) - len(key)) <= 1):
                 return True  # a typo in the question ("Musevni")
+            if len(key) >= 6 and _split_in(key, sequence):
+                return True  # "LayoutParser" asked, "Layout Parser" written
             return 2 <= len(key) <= 6 and key.isalpha() and _initials_in(key, sequence)
 
         missing = set()
@@ -632,10 +656,35 @@ class Anchors:
             if value is not None and all(mentioned(w) for w, _, _ in words(value) if len(w) >= 2):
                 continue
             missing.add(name)
+        for run in self.runs:
+            # "Layout Parser" asked, "LayoutParser" written: the document names each of
+            # them as one word made of two or more of them in a row.
+            for i in range(len(run)):
+                for j in range(i + 2, len(run) + 1):
+                    if _JOINER_RE.sub("", "".join(run[i:j])) in found_words:
+                        missing.difference_update(run[i:j])
         if self.codes:
             compact = _compact(folded, folded=True)
             missing.update(code for code in self.codes if code not in compact)
         return missing
+
+
+def _split_in(name: str, sequence: Sequence[str], *, max_parts: int = 3) -> bool:
+    """``name`` is two to ``max_parts`` consecutive words of ``sequence`` written
+    together, each of two letters or more ("powerpoint" in "power point")."""
+    for i, first in enumerate(sequence):
+        if len(first) < 2 or not name.startswith(first) or len(first) == len(name):
+            continue
+        joined = first
+        for word in sequence[i + 1 : i + max_parts]:
+            if len(word) < 2:
+                break
+            joined += word
+            if joined == name:
+                return True
+            if not name.startswith(joined):
+                break
+    return False
 
 
 def _initials_in(acronym: str, sequence: Sequence[str], *, max_skipped: int = 2) -> bool:

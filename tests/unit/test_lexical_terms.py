@@ -203,6 +203,7 @@ def test_named_tokens(text, named):
     ("How is SARS-CoV-2 transmitted?", {"sars-cov"}, {"sarscov2"}),
     ("Sur qui <PERSON_3> a fait une thèse ?", {"<PERSON_3>"}, set()),
     ("Le dossier de M. Lefort est-il suivi par Mme Roux ?", {"lefort", "roux"}, set()),
+    ("What is Layout Parser?", {"layout", "parser"}, set()),
     # no anchors: the opening word, dates, ordinals, plain numbers
     ("What is the net deferred tax liability as of December 31, 2019?", set(), set()),
     ("Comment s'appelle le 2eme élément de la 8eme colonne ?", set(), set()),
@@ -232,6 +233,12 @@ def test_question_anchors(question, names, codes):
     # codes however they are spaced or hyphenated
     ("What is the 2018 IFRS9 opening balance?", "Under IFRS 9, the opening balance", None, set()),
     ("What was the H1N1 vaccination rate?", "The H7N9 virus spread.", None, {"h1n1"}),
+    # a name of two words written as one, and the other way round; not two names apart
+    ("What is Layout Parser?", "LayoutParser: A Unified Toolkit", None, set()),
+    ("How does Power Point store tables?", "PowerPoint stores tables as shapes.", None, set()),
+    ("What is LayoutParser?", "The Layout Parser toolkit", None, set()),
+    ("Did Li meet Wu?", "Liwu brand.", None, {"li", "wu"}),
+    ("What is Layout Parser?", "A page layout parsing toolkit", None, {"parser"}),
     # a pseudonym is mentioned as itself or as the value it stands for
     ("Sur qui <PERSON_3> a fait une thèse ?", "<PERSON_3> soutient une thèse.", None, set()),
     ("Sur qui <PERSON_3> a fait une thèse ?", "Yoweri Museveni soutient une thèse.",
