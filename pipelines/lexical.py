@@ -139,8 +139,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     from pipelines.chunking.sentences import split_long_span, split_sentences
 
     spans: list[tuple[int, int]] = []
+    flat = unwrapped(text)
     for base, end in _wrapped_lines(text):
-        line = [(base + start, base + stop) for start, stop in split_sentences(text[base:end])]
+        line = [(base + start, base + stop) for start, stop in split_sentences(flat[base:end])]
         for i in range(len(line) - 1, 0, -1):
             # "Non. Le vol n'est pas couvert." is one answer: a bare
             # reply word says nothing without the sentence that explains it.
@@ -164,29 +165,101 @@ REPLY_OPENING_RE = re.compile(_REPLY_WORD + r"\b(?!-)(?!\.?\s*\d)", re.IGNORECAS
 # A line that may continue on the next: it ends inside a sentence (a word, a number, a
 # comma, a closing bracket or quote, a hyphen), not with . ! ? : ; or a list marker.
 _SOFT_WRAP_END_RE = re.compile(r"[\w,)\]»”’'-]$")
+# What a wrapped sentence may go on with on its next line besides a lower-case word: a
+# capitalised word or acronym, a number, a bracket, a pseudonym, a quotation mark.
+_WRAP_CONTINUATION_RE = re.compile(r"[^\W\d_]|\d|[(\[<«“\"']")
+_MIN_WRAPPED_LINES = 4
+"""Lines filled to the width, at least, in a text that counts as hard-wrapped..."""
+_WRAPPED_SHARE = 0.4
+"""... and at least this share of its lines (the last one aside)..."""
+_MIN_KNOWN_WRAPS = 2
+"""... of which at least this many go on in lower case on the next line (wrapped for
+sure: a list of items of about one length has none)."""
+_FULL_LINE_SHARE = 0.85
+"""A line within this share of the wrap width (85 % to 115 %) was filled to it: its
+break is a wrap."""
+
+
+def unwrapped(text: str) -> str:
+    """``text`` with each soft-wrap line break (``_wrapped_lines``) made a space: same
+    length, same offsets. A sentence splitter reading it does not take the wrapped
+    rest of a sentence for a heading ("chaque opérateur de\nQSL dans ...")."""
+    runs = _wrapped_lines(text)
+    if all("\n" not in text[a:b] for a, b in runs):
+        return text
+    chars = list(text)
+    for a, b in runs:
+        for i in range(a, b):
+            if chars[i] == "\n":
+                chars[i] = " "
+    return "".join(chars)
+
+
+def _wrap_width(lengths: Sequence[int]) -> int | None:
+    """The width a text is hard-wrapped at, from the lengths of its lines but the
+    last, or None: the lines filled to it, within ``_FULL_LINE_SHARE``, must be most
+    of them (``_WRAPPED_SHARE``) and at least ``_MIN_WRAPPED_LINES``. PDF text is
+    wrapped so; paragraphs, headings and list items of HTML or plain text are lines
+    of every length."""
+    lengths = sorted(n for n in lengths if n > 0)
+    if len(lengths) < _MIN_WRAPPED_LINES:
+        return None
+    longer_half = lengths[len(lengths) // 2:]
+    width = longer_half[len(longer_half) // 2]
+    filled = sum(1 for n in lengths if _fills(n, width))
+    return width if filled >= max(_MIN_WRAPPED_LINES, _WRAPPED_SHARE * len(lengths)) else None
+
+
+def _fills(length: int, width: int) -> bool:
+    """A line of ``length`` characters was filled to ``width`` (within ``_FULL_LINE_SHARE``)."""
+    return _FULL_LINE_SHARE * width <= length <= (2 - _FULL_LINE_SHARE) * width
 
 
 def _wrapped_lines(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of the lines of ``text``, a soft-wrapped line joined to the next:
-    it ends inside a sentence and the next line, directly after one line break, starts
-    with a lower-case letter (headings and list items do not). Table rows (cells
-    joined by ``|``, as the parsers render tables) are never joined."""
+    """``(start, end)`` of the lines of ``text``, a soft-wrapped line joined to the next.
+
+    A line is soft-wrapped when it ends inside a sentence, the next line follows
+    directly after one line break and either starts with a lower-case letter, or (in
+    a text hard-wrapped at a width, as PDF text is) the line was filled to that width
+    and the next one starts like the rest of a sentence ("se référer à\n(Aligon et
+    al., 2010b)", "chaque opérateur de\nQSL"). A text has a width when most of its
+    lines are about as long (``_wrap_width``) and some of those are seen to go on in
+    lower case: headings are shorter than the width, and a text of unwrapped
+    paragraphs or list items has none. Table rows (cells joined by ``|``, as the
+    parsers render tables) are never joined.
+    """
+    lines = [m.span() for m in _LINE_RE.finditer(text)]
+
+    def ends_inside(span: tuple[int, int]) -> bool:
+        return _SOFT_WRAP_END_RE.search(text[span[0]:span[1]].rstrip()) is not None
+
+    def breakable(previous: tuple[int, int], line: tuple[int, int]) -> bool:
+        # Spaces around the break do not matter ("sur internet \n a été adoptée").
+        return (text[previous[1]:line[0]] == "\n" and ends_inside(previous)
+                and "|" not in text[previous[0]:line[1]])
+
+    def opens_lower(line: tuple[int, int]) -> bool:
+        return text[line[0]:line[1]].lstrip()[:1].islower()
+
+    width = _wrap_width([len(text[a:b].strip()) for a, b in lines[:-1]])
+    if width is not None and sum(
+        1 for a, b in zip(lines, lines[1:])
+        if breakable(a, b) and opens_lower(b) and _fills(len(text[a[0]:a[1]].strip()), width)
+    ) < _MIN_KNOWN_WRAPS:
+        width = None  # lines of about one length, none of them seen going on: a list
     runs: list[tuple[int, int]] = []
-    for line in _LINE_RE.finditer(text):
-        start, end = line.span()
-        if runs:
-            previous_start, previous_end = runs[-1]
-            # Spaces around the break do not matter ("sur internet \n a été adoptée").
-            following = line.group(0).lstrip()
-            if (
-                text[previous_end:start] == "\n"
-                and _SOFT_WRAP_END_RE.search(text[previous_start:previous_end].rstrip())
-                and following[:1].islower()
-                and "|" not in text[previous_start:end]
-            ):
-                runs[-1] = (previous_start, end)
-                continue
-        runs.append((start, end))
+    last_line: tuple[int, int] | None = None
+    for line in lines:
+        if runs and last_line is not None and breakable(last_line, line) and (
+            opens_lower(line)
+            or (width is not None
+                and _fills(len(text[last_line[0]:last_line[1]].strip()), width)
+                and _WRAP_CONTINUATION_RE.match(text[line[0]:line[1]].lstrip()) is not None)
+        ):
+            runs[-1] = (runs[-1][0], line[1])
+        else:
+            runs.append(line)
+        last_line = line
     return runs
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pipelines import lexical
 from pipelines.chunking.sentences import split_long_span, split_sentences
 from pipelines.ports import Embedder
 from pipelines.types import Chunk, OffsetMap, Page
@@ -106,9 +107,10 @@ class SentenceChunker:
 
     # -- internals ----------------------------------------------------------------
     def _units(self, text: str) -> list[tuple[int, int]]:
-        """Sentences, with sentences longer than ``max_chars`` cut into pieces."""
+        """Sentences, with sentences longer than ``max_chars`` cut into pieces. A line
+        break that wraps a sentence of PDF text (``lexical.unwrapped``) does not end it."""
         units: list[tuple[int, int]] = []
-        for start, end in split_sentences(text):
+        for start, end in split_sentences(lexical.unwrapped(text)):
             if end - start <= self.max_chars:
                 units.append((start, end))
             else:

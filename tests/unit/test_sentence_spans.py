@@ -8,6 +8,20 @@ import pytest
 from pipelines import lexical
 
 
+# Three lines wrapped before a lower-case word set the width (~80 characters).
+_WRAPPED = (
+    "Les tests ont été réalisés sur un poste de travail de bureau de la gamme Core 2 Duo\n"
+    "E8400 à 3 GHz, avec trois gigaoctets de mémoire vive exploitables pour les\n"
+    "calculs et les journaux de requêtes du moteur OLAP de référence. Par manque de\n"
+    "place, seuls quelques tests sont présentés, le lecteur pourra se\n"
+    "référer au rapport technique complet qui détaille chacun des résultats obtenus\n"
+    "dans les annexes, et aux travaux antérieurs des mêmes auteurs sur le sujet\n"
+    "(Aligon et al., 2010b).\n"
+    "Résultats du premier test\n"
+    "Le premier test mesure la fréquence d'apparition de chaque opérateur de"
+)
+
+
 @pytest.mark.parametrize(("text", "sentences"), [
     # soft wraps inside a sentence are joined
     ("Le sinistre concerne un dégât des eaux. La\nfranchise s'élève à 150 euros.",
@@ -29,9 +43,27 @@ from pipelines import lexical
     ("Yes! The claim was accepted. It is paid.", ["Yes! The claim was accepted.", "It is paid."]),
     ("Non.\nLe vol n'est pas couvert.", ["Non.", "Le vol n'est pas couvert."]),
     ("L'expert a dit non. Le vol est couvert.", ["L'expert a dit non.", "Le vol est couvert."]),
+    # in text hard-wrapped at a width (PDF), a line filled to it goes on whatever the
+    # next line opens with: a capital, an acronym, a bracket; a shorter line does not
+    (_WRAPPED, [
+        "Les tests ont été réalisés sur un poste de travail de bureau de la gamme Core 2 Duo\n"
+        "E8400 à 3 GHz, avec trois gigaoctets de mémoire vive exploitables pour les\n"
+        "calculs et les journaux de requêtes du moteur OLAP de référence.",
+        "Par manque de\nplace, seuls quelques tests sont présentés, le lecteur pourra se\n"
+        "référer au rapport technique complet qui détaille chacun des résultats obtenus\n"
+        "dans les annexes, et aux travaux antérieurs des mêmes auteurs sur le sujet\n"
+        "(Aligon et al., 2010b).",
+        "Résultats du premier test",
+        "Le premier test mesure la fréquence d'apparition de chaque opérateur de",
+    ]),
+    # text whose paragraphs are not wrapped has no width: a line without a full stop
+    # before a capital is a heading
+    ("Vous devez fournir les pièces suivantes pour la demande de la carte grise\nCarte d'identité",
+     ["Vous devez fournir les pièces suivantes pour la demande de la carte grise", "Carte d'identité"]),
     # a blank line is a paragraph break, never a wrap
     ("Premier paragraphe sans point\n\nsecond paragraphe.", ["Premier paragraphe sans point", "second paragraphe."]),
     ("Premier paragraphe sans point\n \nsecond paragraphe.", ["Premier paragraphe sans point", "second paragraphe."]),
 ])
 def test_sentences_of_page_text(text, sentences):
     assert [text[s:e] for s, e in lexical.sentence_spans(text)] == sentences
+
