@@ -83,7 +83,9 @@ class ExtractiveGenerator:
         self.short_sentence_chars = short_sentence_chars
         # Bumped when scoring or selection changes what the same passages answer: audit
         # replay names a version difference as a reason an answer may differ.
-        self.version = "2"
+        # 3: sentences read as prose (``lexical.readable``: no line breaks, no words
+        # hyphenated at a line end).
+        self.version = "3"
 
     def generate(self, question: str, passages: Sequence[ScoredChunk]) -> list[GeneratedSentence]:
         lang = lexical.detect_language(question)
@@ -143,7 +145,8 @@ class ExtractiveGenerator:
         chosen = chosen[: self.max_sentences]
         return [
             GeneratedSentence(
-                text=c.text,
+                # Prose for the answer; the citation span keeps the exact page text.
+                text=lexical.readable(c.text),
                 citations=(position[c.passage] + 1,),
                 spans=((position[c.passage] + 1, c.start, c.end),),
             )

@@ -292,6 +292,39 @@ def _zipf(word: str, lang: str) -> float:
     return zipf_frequency(word, lang)
 
 
+# A word broken across two lines with a hyphen ("algo-\nrithme", "peut-\nêtre").
+_LINE_BREAK_HYPHEN_RE = re.compile(r"([^\W\d_]+)-[ \t]*\n[ \t]*([^\W\d_]+)")
+_LINE_BREAK_RE = re.compile(r"[ \t]*\n\s*")
+
+
+def dehyphenated(text: str) -> str:
+    """``text`` with each word broken by a hyphen at a line end made whole again: joined
+    ("algo-\nrithme" -> "algorithme") when the joined word is a known one and at least
+    as common as the hyphenated form, else with its hyphen and no line break
+    ("peut-\nêtre" -> "peut-être", "hf-\nmeasure" -> "hf-measure")."""
+    if "-" not in text or "\n" not in text:
+        return text
+
+    def rejoin(m: re.Match) -> str:
+        head, tail = m.group(1), m.group(2)
+        joined, hyphenated = head + tail, f"{head}-{tail}"
+        if tail[0].islower():
+            joined_zipf = max(_zipf(joined.lower(), lang) for lang in SUPPORTED_LANGUAGES)
+            if joined_zipf > 0 and joined_zipf >= max(_zipf(hyphenated.lower(), lang) for lang in SUPPORTED_LANGUAGES):
+                return joined
+        return hyphenated
+
+    return _LINE_BREAK_HYPHEN_RE.sub(rejoin, text)
+
+
+def readable(text: str) -> str:
+    """A sentence of page text as an answer reads it: ``dehyphenated``, and every other
+    line break a space. A citation keeps the exact text."""
+    if "\n" not in text:
+        return text
+    return _LINE_BREAK_RE.sub(" ", dehyphenated(text))
+
+
 NUMBER_WEIGHT = 3.0
 
 

@@ -308,7 +308,8 @@ class SentenceVerifier:
         """The support report without similarity, and the quote window the similarity
         is to be measured against (None when the report is final: nothing to compare,
         or a verbatim quote)."""
-        quotes = [q for q in quotes if q and q.strip()]
+        # A word the page breaks across lines ("algo-\nrithme") is one word in an answer.
+        quotes = [lexical.dehyphenated(q) for q in quotes if q and q.strip()]
         if not sentence.strip() or not quotes:
             return SupportReport(0.0, 0.0, None), None
         if any(_squash(sentence) in _squash(q) for q in quotes):

@@ -314,7 +314,7 @@ def test_api_dict_has_the_documented_shape(setup):
     assert set(data) == {"answer", "abstained", "citations", "sentences", "generator", "embedder", "audit_id"}
     assert set(data["citations"][0]) >= {"id", "document_id", "filename", "page", "start", "end", "quote",
                                           "bbox", "orig_start", "orig_end", "score"}
-    assert data["generator"] == {"name": "extractive", "version": "2"}
+    assert data["generator"] == {"name": "extractive", "version": "3"}
     assert data["embedder"] == {"name": "fake-bow", "version": "1"}
     assert set(data["sentences"][0]) == {"text", "citation_ids", "support"}
 

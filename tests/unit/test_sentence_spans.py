@@ -67,3 +67,20 @@ _WRAPPED = (
 def test_sentences_of_page_text(text, sentences):
     assert [text[s:e] for s, e in lexical.sentence_spans(text)] == sentences
 
+
+@pytest.mark.parametrize(("sentence", "reads"), [
+    # a word hyphenated at a line end is joined when the whole word is a known one...
+    ("un algo-\nrithme glouton", "un algorithme glouton"),
+    ("l'ex-\nploitation des logs", "l'exploitation des logs"),
+    # ... and keeps its hyphen when the hyphenated form is the word
+    ("il peut-\nêtre là", "il peut-être là"),
+    ("a well-\nknown trade-\noff", "a well-known trade-off"),
+    ("Jean-\nPierre signe", "Jean-Pierre signe"),
+    ("la mesure hf-\nmeasure", "la mesure hf-measure"),
+    # every other line break is a space
+    ("se référer à\n(Aligon et al., 2010b).", "se référer à (Aligon et al., 2010b)."),
+    ("Core 2 Duo \n  E8400", "Core 2 Duo E8400"),
+    ("sans saut de ligne", "sans saut de ligne"),
+])
+def test_answer_sentences_read_as_prose(sentence, reads):
+    assert lexical.readable(sentence) == reads

@@ -54,6 +54,9 @@ QUOTE_MAINT = "Le contrat de maintenance des ascenseurs signé en 2020 a une dur
         ("La clause de télétravail est adoptée en 2021 par un vote des actionnaires.", QUOTE_FR, False),
         ("Net premiums written in the Commercial Property division rose $12.4 million because of hail "
          "storms.", QUOTE_EN, False),
+        # a word the page hyphenates at a line end is the whole word in an answer
+        ("Un algorithme glouton construit les résumés de logs automatiquement.",
+         "Nous proposons un algo-\nrithme glouton de construction automatique de résumés de logs.", True),
     ],
 )
 def test_support_separates_supported_from_perturbed(sentence, quote, supported):
