@@ -125,7 +125,7 @@ _LINE_RE = re.compile(r"[^\n]+")
 _MAX_SENTENCE_CHARS = 500
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
+def sentence_spans(text: str, *, wrap_width: int | None = None) -> list[tuple[int, int]]:
     """Answer-sized sentence boundaries of ``text`` as ``(start, end)`` offsets, in order.
 
     The chunker's rule-based splitter, plus two rules that keep answers short and
@@ -135,12 +135,16 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     breaks lines inside sentences: "La\nfranchise s'élève à 150 euros."); and a sentence
     longer than 500 characters is cut at a line break or a space. Invariants: spans are
     sorted, disjoint, trimmed and non-empty, and cover every non-blank character.
+
+    ``wrap_width``: the width the text's page is hard-wrapped at (``wrap_width``; 0:
+    none), when known; by default it is estimated from ``text`` itself, which a short
+    passage (a page's last lines) may be too short to show.
     """
     from pipelines.chunking.sentences import split_long_span, split_sentences
 
     spans: list[tuple[int, int]] = []
-    flat = unwrapped(text)
-    for base, end in _wrapped_lines(text):
+    flat = unwrapped(text, wrap_width=wrap_width)
+    for base, end in _wrapped_lines(text, wrap_width):
         line = [(base + start, base + stop) for start, stop in split_sentences(flat[base:end])]
         for i in range(len(line) - 1, 0, -1):
             # "Non. Le vol n'est pas couvert." is one answer: a bare
@@ -180,11 +184,12 @@ _FULL_LINE_SHARE = 0.85
 break is a wrap."""
 
 
-def unwrapped(text: str) -> str:
+def unwrapped(text: str, *, wrap_width: int | None = None) -> str:
     """``text`` with each soft-wrap line break (``_wrapped_lines``) made a space: same
     length, same offsets. A sentence splitter reading it does not take the wrapped
-    rest of a sentence for a heading ("chaque opérateur de\nQSL dans ...")."""
-    runs = _wrapped_lines(text)
+    rest of a sentence for a heading ("chaque opérateur de\nQSL dans ...").
+    ``wrap_width`` as in ``sentence_spans``."""
+    runs = _wrapped_lines(text, wrap_width)
     if all("\n" not in text[a:b] for a, b in runs):
         return text
     chars = list(text)
@@ -215,44 +220,52 @@ def _fills(length: int, width: int) -> bool:
     return _FULL_LINE_SHARE * width <= length <= (2 - _FULL_LINE_SHARE) * width
 
 
-def _wrapped_lines(text: str) -> list[tuple[int, int]]:
+def wrap_width(text: str) -> int:
+    """The width ``text`` is hard-wrapped at, 0 when it is not: most of its lines are
+    about as long (``_wrap_width``) and some of those are seen to go on in lower case
+    (a list of items of about one length is not wrapped)."""
+    lines = [m.span() for m in _LINE_RE.finditer(text)]
+    width = _wrap_width([len(text[a:b].strip()) for a, b in lines[:-1]])
+    if width is None:
+        return 0
+    known = sum(1 for a, b in zip(lines, lines[1:])
+                if _breakable(text, a, b) and _opens_lower(text, b) and _fills(len(text[a[0]:a[1]].strip()), width))
+    return width if known >= _MIN_KNOWN_WRAPS else 0
+
+
+def _breakable(text: str, previous: tuple[int, int], line: tuple[int, int]) -> bool:
+    """``line`` follows ``previous`` after one line break, ``previous`` ends inside a
+    sentence, and neither is a table row. Spaces around the break do not matter ("sur
+    internet \n a été adoptée")."""
+    return (text[previous[1]:line[0]] == "\n"
+            and _SOFT_WRAP_END_RE.search(text[previous[0]:previous[1]].rstrip()) is not None
+            and "|" not in text[previous[0]:line[1]])
+
+
+def _opens_lower(text: str, line: tuple[int, int]) -> bool:
+    return text[line[0]:line[1]].lstrip()[:1].islower()
+
+
+def _wrapped_lines(text: str, known_width: int | None = None) -> list[tuple[int, int]]:
     """``(start, end)`` of the lines of ``text``, a soft-wrapped line joined to the next.
 
     A line is soft-wrapped when it ends inside a sentence, the next line follows
     directly after one line break and either starts with a lower-case letter, or (in
     a text hard-wrapped at a width, as PDF text is) the line was filled to that width
     and the next one starts like the rest of a sentence ("se référer à\n(Aligon et
-    al., 2010b)", "chaque opérateur de\nQSL"). A text has a width when most of its
-    lines are about as long (``_wrap_width``) and some of those are seen to go on in
-    lower case: headings are shorter than the width, and a text of unwrapped
-    paragraphs or list items has none. Table rows (cells joined by ``|``, as the
-    parsers render tables) are never joined.
+    al., 2010b)", "chaque opérateur de\nQSL"). The width is ``known_width`` (that of
+    the page ``text`` is cut from), else ``wrap_width(text)``: headings are shorter
+    than it, and a text of unwrapped paragraphs or list items has none. Table rows
+    (cells joined by ``|``, as the parsers render tables) are never joined.
     """
     lines = [m.span() for m in _LINE_RE.finditer(text)]
-
-    def ends_inside(span: tuple[int, int]) -> bool:
-        return _SOFT_WRAP_END_RE.search(text[span[0]:span[1]].rstrip()) is not None
-
-    def breakable(previous: tuple[int, int], line: tuple[int, int]) -> bool:
-        # Spaces around the break do not matter ("sur internet \n a été adoptée").
-        return (text[previous[1]:line[0]] == "\n" and ends_inside(previous)
-                and "|" not in text[previous[0]:line[1]])
-
-    def opens_lower(line: tuple[int, int]) -> bool:
-        return text[line[0]:line[1]].lstrip()[:1].islower()
-
-    width = _wrap_width([len(text[a:b].strip()) for a, b in lines[:-1]])
-    if width is not None and sum(
-        1 for a, b in zip(lines, lines[1:])
-        if breakable(a, b) and opens_lower(b) and _fills(len(text[a[0]:a[1]].strip()), width)
-    ) < _MIN_KNOWN_WRAPS:
-        width = None  # lines of about one length, none of them seen going on: a list
+    width = wrap_width(text) if known_width is None else known_width
     runs: list[tuple[int, int]] = []
     last_line: tuple[int, int] | None = None
     for line in lines:
-        if runs and last_line is not None and breakable(last_line, line) and (
-            opens_lower(line)
-            or (width is not None
+        if runs and last_line is not None and _breakable(text, last_line, line) and (
+            _opens_lower(text, line)
+            or (width
                 and _fills(len(text[last_line[0]:last_line[1]].strip()), width)
                 and _WRAP_CONTINUATION_RE.match(text[line[0]:line[1]].lstrip()) is not None)
         ):

@@ -321,7 +321,9 @@ class PassageScorer:
         # Phase 1: lexical signals of every sentence of every candidate.
         segmented = []
         for chunk in chunks:
-            spans = lexical.sentence_spans(chunk.text)[: self.max_sentences]
+            # The page's wrap width: a passage of a page's last lines is too short to show it.
+            spans = lexical.sentence_spans(chunk.text, wrap_width=chunk.payload.get("wrap_width"))[
+                : self.max_sentences]
             segmented.append((spans, [lexical.all_stems(chunk.text[s:e], lang) for s, e in spans]))
         vocabulary = set().union(*(st for _, stems in segmented for st in stems))
         q_terms = q_terms.respelled_as(vocabulary)

@@ -151,6 +151,9 @@ class Chunk:
     bbox: BBox | None = None
     orig_start: int | None = None
     orig_end: int | None = None
+    wrap_width: int = 0
+    """The width the page's text is hard-wrapped at (``lexical.wrap_width``; 0: none),
+    for splitting the chunk alone into the same sentences as the page."""
 
 
 @dataclass(frozen=True)

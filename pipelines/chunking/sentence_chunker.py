@@ -77,7 +77,8 @@ class SentenceChunker:
     ) -> list[Chunk]:
         """Chunks of one page, numbered from ``start_index``."""
         chunks = []
-        for i, (start, end) in enumerate(self.spans(page.text)):
+        width = lexical.wrap_width(page.text)
+        for i, (start, end) in enumerate(self.spans(page.text, wrap_width=width)):
             if offsets is None:
                 orig_start, orig_end = start, end
             else:
@@ -93,24 +94,26 @@ class SentenceChunker:
                     bbox=page.bbox_for(start, end),
                     orig_start=orig_start,
                     orig_end=orig_end,
+                    wrap_width=width,
                 )
             )
         return chunks
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """``(start, end)`` of each chunk of ``text`` (the core, free of Page/Chunk)."""
-        units = self._units(text)
+    def spans(self, text: str, *, wrap_width: int | None = None) -> list[tuple[int, int]]:
+        """``(start, end)`` of each chunk of ``text`` (the core, free of Page/Chunk).
+        ``wrap_width``: ``lexical.wrap_width(text)`` when the caller has it already."""
+        units = self._units(text, wrap_width)
         if not units:
             return []
         groups = self._pack(units)
         return [(units[first][0], units[last][1]) for first, last in groups]
 
     # -- internals ----------------------------------------------------------------
-    def _units(self, text: str) -> list[tuple[int, int]]:
+    def _units(self, text: str, wrap_width: int | None = None) -> list[tuple[int, int]]:
         """Sentences, with sentences longer than ``max_chars`` cut into pieces. A line
         break that wraps a sentence of PDF text (``lexical.unwrapped``) does not end it."""
         units: list[tuple[int, int]] = []
-        for start, end in split_sentences(lexical.unwrapped(text)):
+        for start, end in split_sentences(lexical.unwrapped(text, wrap_width=wrap_width)):
             if end - start <= self.max_chars:
                 units.append((start, end))
             else:

@@ -107,6 +107,7 @@ def chunk_payload(
         "orig_end": chunk.end if chunk.orig_end is None else chunk.orig_end,
         "text": chunk.text,
         "bbox": list(chunk.bbox) if chunk.bbox is not None else None,
+        "wrap_width": chunk.wrap_width,
         "acl_groups": list(acl_groups),
         "tags": _checked_tags(tags or {}),
         "ready": ready,

@@ -49,6 +49,33 @@ def test_ask_answers_with_exact_citations_and_audit(api, corpus):
     assert "policy" not in json.dumps(record.details), "the audit keeps hashes, never the question"
 
 
+# Text as PDF pages give it: hard-wrapped at ~80 characters, a word hyphenated at a
+# line end, a line going on with a model number.
+WRAPPED_REPORT = (
+    "Le cadre expérimental de ces travaux est décrit en détail dans cette section.\n"
+    "Les tests ont été réalisés sur un poste de travail de bureau de la gamme Core 2 Duo\n"
+    "E8400 à 3 GHz, avec trois gigaoctets de mémoire vive exploitables pour les\n"
+    "calculs et les journaux de requêtes du moteur de référence, sans autre régla-\n"
+    "ge particulier de la configuration initiale du système, ni des journaux.\n"
+)
+
+
+def test_answers_from_wrapped_page_text_are_whole_sentences_read_as_prose(api):
+    api.create_collection("reports")
+    api.upload("reports", [("rapport.txt", WRAPPED_REPORT.encode())])
+    body = api.client.post("/v1/collections/reports/ask",
+                           json={"question": "Sur quelle machine les tests ont-ils été réalisés ?"},
+                           headers=api.h("reader")).json()
+    assert body["sentences"][0]["text"] == (
+        "Les tests ont été réalisés sur un poste de travail de bureau de la gamme Core 2 Duo E8400 à 3 GHz, "
+        "avec trois gigaoctets de mémoire vive exploitables pour les calculs et les journaux de requêtes du "
+        "moteur de référence, sans autre réglage particulier de la configuration initiale du système, ni des "
+        "journaux.")
+    cited = body["citations"][body["sentences"][0]["citation_ids"][0] - 1]
+    assert cited["quote"].startswith("Les tests ont") and "Duo\nE8400" in cited["quote"]  # the page text, exact
+    _assert_grounded(api, body)
+
+
 def test_ask_never_retrieves_what_the_key_may_not_read(api, corpus):
     for who, may_see in [("reader", False), ("hr_reader", True), ("admin", True)]:
         body = api.client.post("/v1/collections/docs/ask", json={"question": "What is the salary band of the HR director?"},

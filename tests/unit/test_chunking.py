@@ -96,6 +96,19 @@ def test_chunks_of_hard_wrapped_text_start_with_sentences() -> None:
     ]
 
 
+def test_chunks_carry_their_page_wrap_width() -> None:
+    wrapped = page(
+        "Le cadre expérimental de ces travaux est décrit en détail dans cette section.\n"
+        "Les tests ont été réalisés sur un poste de travail de bureau de la gamme Core 2 Duo\n"
+        "E8400 à 3 GHz, avec trois gigaoctets de mémoire vive exploitables pour les\n"
+        "calculs et les journaux de requêtes du moteur OLAP de référence, sans autre\n"
+        "réglage particulier."
+    )
+    chunker = SentenceChunker(max_chars=260, overlap_chars=0, min_chars=0)
+    assert {c.wrap_width for c in chunker.chunk_page(wrapped)} == {83}
+    assert {c.wrap_width for c in chunker.chunk_page(page("Titre\nUn paragraphe. Un autre."))} == {0}
+
+
 def test_short_tail_joins_previous_chunk() -> None:
     text = "Aaaa aaaa. Bbbb bbbb. Ok."
     chunker = SentenceChunker(max_chars=21, overlap_chars=0, min_chars=5)

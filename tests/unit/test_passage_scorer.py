@@ -9,9 +9,9 @@ from pipelines.retrieval import PassageScorer
 from pipelines.types import ScoredChunk
 
 
-def _chunk(text: str, *, page: int = 1, start: int = 0, cid: str = "c") -> ScoredChunk:
+def _chunk(text: str, *, page: int = 1, start: int = 0, cid: str = "c", **payload) -> ScoredChunk:
     return ScoredChunk(cid, 0.5, {"text": text, "page": page, "start": start, "end": start + len(text),
-                                  "document_id": "d"})
+                                  "document_id": "d", **payload})
 
 
 def _sentences(question: str, text: str, lang: str, **chunk) -> dict[str, object]:
@@ -255,3 +255,21 @@ def test_a_word_only_the_answer_holds_weighs_more_in_its_own_coverage():
     assert weighted["Museveni dir"].lexical < plain["Museveni dir"].lexical
     # the context coverage (the evidence abstention reads) keeps the plain weights
     assert {k: s.context_lexical for k, s in weighted.items()} == {k: s.context_lexical for k, s in plain.items()}
+
+
+# The last lines of a PDF page: too few to show the page is wrapped at ~90 characters.
+_PAGE_TAIL = (
+    "Dans cet article, nous développons les travaux entrepris sur le résumé de log de requêtes\n"
+    "OLAP (Aligon et al., 2010a), où nous proposions un langage de résumé de requêtes."
+)
+
+
+@pytest.mark.parametrize(("payload", "sentences"), [
+    # the width of its page, recorded at ingestion, keeps the wrapped sentence whole
+    ({"wrap_width": 90}, [_PAGE_TAIL]),
+    # a page that is not wrapped, and a chunk ingested before the width was recorded
+    ({"wrap_width": 0}, _PAGE_TAIL.split("\n")),
+    ({}, _PAGE_TAIL.split("\n")),
+])
+def test_sentences_of_a_passage_follow_its_page_wrap_width(payload, sentences):
+    assert list(_sentences("Que développe cet article ?", _PAGE_TAIL, "fr", start=2279, **payload)) == sentences
