@@ -174,14 +174,14 @@ _SOFT_WRAP_END_RE = re.compile(r"[\w,)\]»”’'-]$")
 _WRAP_CONTINUATION_RE = re.compile(r"[^\W\d_]|\d|[(\[<«“\"']")
 _MIN_WRAPPED_LINES = 4
 """Lines filled to the width, at least, in a text that counts as hard-wrapped..."""
-_WRAPPED_SHARE = 0.4
+_WRAPPED_SHARE = 0.3
 """... and at least this share of its lines (the last one aside)..."""
 _MIN_KNOWN_WRAPS = 2
 """... of which at least this many go on in lower case on the next line (wrapped for
 sure: a list of items of about one length has none)."""
 _FULL_LINE_SHARE = 0.85
-"""A line within this share of the wrap width (85 % to 115 %) was filled to it: its
-break is a wrap."""
+"""A line within this share of the wrap width (85 % to 115 %) shows the width; a line
+of at least 85 % of it was filled to it (its break is a wrap)."""
 
 
 def unwrapped(text: str, *, wrap_width: int | None = None) -> str:
@@ -266,7 +266,9 @@ def _wrapped_lines(text: str, known_width: int | None = None) -> list[tuple[int,
         if runs and last_line is not None and _breakable(text, last_line, line) and (
             _opens_lower(text, line)
             or (width
-                and _fills(len(text[last_line[0]:last_line[1]].strip()), width)
+                # Longer than the width is filled too: a footnote's smaller type fits
+                # more on its lines than the body the width was measured on.
+                and len(text[last_line[0]:last_line[1]].strip()) >= _FULL_LINE_SHARE * width
                 and _WRAP_CONTINUATION_RE.match(text[line[0]:line[1]].lstrip()) is not None)
         ):
             runs[-1] = (runs[-1][0], line[1])

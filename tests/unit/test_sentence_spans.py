@@ -8,18 +8,26 @@ import pytest
 from pipelines import lexical
 
 
-# Three lines wrapped before a lower-case word set the width (~80 characters).
-_WRAPPED = (
+# PDF text hard-wrapped at ~80 characters (three lines go on in lower case).
+_TESTS = (
     "Les tests ont été réalisés sur un poste de travail de bureau de la gamme Core 2 Duo\n"
     "E8400 à 3 GHz, avec trois gigaoctets de mémoire vive exploitables pour les\n"
-    "calculs et les journaux de requêtes du moteur OLAP de référence. Par manque de\n"
-    "place, seuls quelques tests sont présentés, le lecteur pourra se\n"
+    "calculs et les journaux de requêtes du moteur OLAP de référence."
+)
+_REFERENCE = (
+    "Par manque de\nplace, seuls quelques tests sont présentés, le lecteur pourra se\n"
     "référer au rapport technique complet qui détaille chacun des résultats obtenus\n"
     "dans les annexes, et aux travaux antérieurs des mêmes auteurs sur le sujet\n"
-    "(Aligon et al., 2010b).\n"
-    "Résultats du premier test\n"
-    "Le premier test mesure la fréquence d'apparition de chaque opérateur de"
+    "(Aligon et al., 2010b)."
 )
+_HEADING = "Résultats du premier test"
+_UNFINISHED = "Le premier test mesure la fréquence d'apparition de chaque opérateur de"
+_FOOTNOTE = (
+    "1 One can train models of different architectures and of different sizes for different needs, like the Faster\n"
+    "R-CNN [28] and Mask R-CNN [12], each with the ResNet 50 or the ResNet 101 backbone."
+)
+_WRAPPED = "\n".join([_TESTS.replace("référence.", "référence. " + _REFERENCE.split("\n")[0]),
+                      *_REFERENCE.split("\n")[1:], _HEADING, _UNFINISHED])
 
 
 @pytest.mark.parametrize(("text", "sentences"), [
@@ -45,17 +53,9 @@ _WRAPPED = (
     ("L'expert a dit non. Le vol est couvert.", ["L'expert a dit non.", "Le vol est couvert."]),
     # in text hard-wrapped at a width (PDF), a line filled to it goes on whatever the
     # next line opens with: a capital, an acronym, a bracket; a shorter line does not
-    (_WRAPPED, [
-        "Les tests ont été réalisés sur un poste de travail de bureau de la gamme Core 2 Duo\n"
-        "E8400 à 3 GHz, avec trois gigaoctets de mémoire vive exploitables pour les\n"
-        "calculs et les journaux de requêtes du moteur OLAP de référence.",
-        "Par manque de\nplace, seuls quelques tests sont présentés, le lecteur pourra se\n"
-        "référer au rapport technique complet qui détaille chacun des résultats obtenus\n"
-        "dans les annexes, et aux travaux antérieurs des mêmes auteurs sur le sujet\n"
-        "(Aligon et al., 2010b).",
-        "Résultats du premier test",
-        "Le premier test mesure la fréquence d'apparition de chaque opérateur de",
-    ]),
+    (_WRAPPED, [_TESTS, _REFERENCE, _HEADING, _UNFINISHED]),
+    # a footnote's longer lines (smaller type) are filled too
+    (_WRAPPED.replace(f"\n{_HEADING}\n{_UNFINISHED}", "\n" + _FOOTNOTE), [_TESTS, _REFERENCE, _FOOTNOTE]),
     # text whose paragraphs are not wrapped has no width: a line without a full stop
     # before a capital is a heading
     ("Vous devez fournir les pièces suivantes pour la demande de la carte grise\nCarte d'identité",
