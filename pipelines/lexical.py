@@ -30,6 +30,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 SUPPORTED_LANGUAGES = ("fr", "en")
 _SNOWBALL_NAMES = {"fr": "french", "en": "english"}
@@ -228,7 +229,7 @@ def wrap_width(text: str) -> int:
     width = _wrap_width([len(text[a:b].strip()) for a, b in lines[:-1]])
     if width is None:
         return 0
-    known = sum(1 for a, b in zip(lines, lines[1:])
+    known = sum(1 for a, b in pairwise(lines)
                 if _breakable(text, a, b) and _opens_lower(text, b) and _fills(len(text[a[0]:a[1]].strip()), width))
     return width if known >= _MIN_KNOWN_WRAPS else 0
 

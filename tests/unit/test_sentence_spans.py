@@ -7,7 +7,6 @@ import pytest
 
 from pipelines import lexical
 
-
 # PDF text hard-wrapped at ~80 characters (three lines go on in lower case).
 _TESTS = (
     "Les tests ont été réalisés sur un poste de travail de bureau de la gamme Core 2 Duo\n"
