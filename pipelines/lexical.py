@@ -497,6 +497,27 @@ def alias_stems(aliases: dict[str, str], lang: str) -> list[tuple[frozenset[str]
     return out
 
 
+def compounds(question: str, vocabulary: set[str], lang: str) -> dict[str, str]:
+    """Two adjacent words of ``question`` -> the one word a text writes them as, when
+    its stem is in ``vocabulary`` (the stems of the passages read): "Layout Parser" ->
+    "LayoutParser", "Power Point" -> "PowerPoint". As ``alias_stems`` pairs, a sentence
+    holding the one word holds both of the question's. Stop words take no part: "is land"
+    is not "island", nor "in to" "into"."""
+    stop = _stop_words(lang)
+    tokens = [(w, start, end) for w, start, end in words(question)
+              if not PSEUDONYM_RE.fullmatch(w) and not w.isdigit() and len(w) >= 2]
+    out: dict[str, str] = {}
+    for (first, _, first_end), (second, second_start, _) in pairwise(tokens):
+        if question[first_end:second_start].strip(" \t-"):
+            continue  # not adjacent: punctuation or a skipped token between them
+        if fold(first) in stop or fold(second) in stop:
+            continue
+        joined = first + second
+        if stem(joined, lang) in vocabulary:
+            out[f"{first} {second}"] = joined
+    return out
+
+
 def with_aliases(stems: set[str], aliases: list[tuple[frozenset[str], frozenset[str]]]) -> set[str]:
     """``stems`` plus the other form of every pair one of whose forms they hold whole:
     a sentence naming a value in clear holds what the question's token stands for, and

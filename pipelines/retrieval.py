@@ -329,8 +329,9 @@ class PassageScorer:
         q_terms = q_terms.respelled_as(vocabulary)
         # Pairs of forms that count as each other: a place of the question and its
         # adjective, the abbreviations it defines and their long forms, its pseudonyms
-        # and the values they stand for.
-        pairs = lexical.alias_stems({**lexical.abbreviations(question), **(aliases or {})}, lang)
+        # and the values they stand for, two of its words a passage writes as one.
+        pairs = lexical.alias_stems({**lexical.abbreviations(question), **(aliases or {}),
+                                     **lexical.compounds(question, vocabulary, lang)}, lang)
         pairs += [(frozenset([adjective]), frozenset([place]))
                   for adjective, place in lexical.place_adjectives(vocabulary, q_terms).items()]
         if pairs:

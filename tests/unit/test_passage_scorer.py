@@ -92,6 +92,20 @@ def test_a_typo_in_the_question_does_not_read_as_a_missing_subject():
     assert passage.evidence == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(("question", "text", "evidence"), [
+    # two words of the question that the passage writes as one
+    ("What does Layout Parser detect?", "LayoutParser detects layouts.", 1.0),
+    ("How are Power Point slides parsed?", "PowerPoint slides are parsed as pages.", 1.0),
+    # only adjacent words: "layout" and "parser" apart in the question are not "layoutparser"
+    ("Which parser handles the layout?", "LayoutParser is a toolkit.", 0.0),
+    # stop words are not halves of a compound: "is land" is not "island"
+    ("Where is land scarce?", "The island is small.", 0.0),
+])
+def test_two_words_of_the_question_written_as_one(question, text, evidence):
+    (passage,) = PassageScorer().score(question, [_chunk(text)], lang="en")
+    assert passage.evidence == pytest.approx(evidence, abs=0.01)
+
+
 def test_a_table_row_is_read_with_its_header():
     table = ("Years ended March 31, | 2024 | 2023\n"
              "Policies in force, beginning of the year | 18,240 | 17,905\n"
