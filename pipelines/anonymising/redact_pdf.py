@@ -74,7 +74,8 @@ def redact_pdf(
         wanted = frozenset(entities) if entities is not None else None
         for page in doc:
             report.pages += 1
-            words = page.get_text("words", sort=True)
+            # ligatures spelt out, as in the parsed text: "Griﬃn" is a name to the NER as "Griffin"
+            words = page.get_text("words", sort=True, flags=pymupdf.TEXTFLAGS_WORDS & ~pymupdf.TEXT_PRESERVE_LIGATURES)
             text, spans = _page_text(words)
             if not text.strip():
                 continue

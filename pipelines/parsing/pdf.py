@@ -93,11 +93,22 @@ class PyMuPDFParser:
                 for number in numbers]
 
 
+def text_flags() -> int:
+    """PyMuPDF's flags for block text, with typographic ligatures spelt out: "proﬁt"
+    (U+FB01) is read "profit", as a question, the embedder and the NER write it."""
+    import fitz
+
+    return fitz.TEXTFLAGS_BLOCKS & ~fitz.TEXT_PRESERVE_LIGATURES
+
+
 def page_text_and_blocks(page, textpage=None) -> tuple[str, tuple[Block, ...]]:
+    """The page's text blocks in reading order, joined by ``BLOCK_SEPARATOR``. A given
+    ``textpage`` (OCR) keeps the flags it was made with."""
     parts: list[str] = []
     blocks: list[Block] = []
     offset = 0
-    for x0, y0, x1, y1, block_text, _no, block_type in page.get_text("blocks", sort=True, textpage=textpage):
+    for x0, y0, x1, y1, block_text, _no, block_type in page.get_text("blocks", sort=True, textpage=textpage,
+                                                                       flags=text_flags()):
         if block_type != 0:
             continue
         block_text = block_text.strip()
