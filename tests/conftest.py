@@ -98,6 +98,10 @@ def build_test_app(tmp_path: Path, *, parser=None, embedder=None, pii_detector=N
     from tests.fakes import HashingEmbedder, PatternDetector, TextParser
 
     embedder = embedder or HashingEmbedder()
+    # No rate limit unless a test sets one (tests/api/test_limits.py): a module-scoped app
+    # takes hundreds of requests a key, and on a fast machine they come in faster than
+    # the default 600 a minute, which would fail tests about something else with a 429.
+    settings_overrides.setdefault("rate_limit_per_minute", 0)
     settings = Settings(
         data_dir=tmp_path / "data",
         api_keys=json.dumps(list(KEYS.values())),
