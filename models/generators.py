@@ -28,7 +28,13 @@ from typing import Any
 
 from pipelines import lexical
 from pipelines.ports import Embedder
-from pipelines.retrieval import PassageScorer, ScoredPassage, SentenceCandidate, is_yes_no_question
+from pipelines.retrieval import (
+    PassageScorer,
+    ScoredPassage,
+    SentenceCandidate,
+    is_yes_no_question,
+    table_headers,
+)
 from pipelines.types import GeneratedSentence, ScoredChunk
 from pipelines.verify import in_spans, instruction_spans, looks_like_instruction
 
@@ -58,8 +64,9 @@ class ExtractiveGenerator:
     it shares a word with the question and little else ("vieille" in a housing-grant
     notice added to an answer about a princess). On the dev QA set 0.8 removed 18 such
     sentences and no correct answer; 0.9 lost 3 answers, the best's document only 5.
-    Duplicates from overlapping chunks are skipped. Every returned sentence is a
-    verbatim slice of one passage: ``spans`` holds its offsets.
+    Duplicates from overlapping chunks are skipped. A table row comes after the row
+    heading its columns, within the same budget. Every returned sentence is a verbatim
+    slice of one passage: ``spans`` holds its offsets.
     """
 
     name = "extractive"
@@ -84,8 +91,9 @@ class ExtractiveGenerator:
         # Bumped when scoring or selection changes what the same passages answer: audit
         # replay names a version difference as a reason an answer may differ.
         # 3: sentences read as prose (``lexical.readable``: no line breaks, no words
-        # hyphenated at a line end).
-        self.version = "3"
+        # hyphenated at a line end). 4: a table row comes with the row heading its
+        # columns (``_with_column_headers``).
+        self.version = "4"
 
     def generate(self, question: str, passages: Sequence[ScoredChunk]) -> list[GeneratedSentence]:
         lang = lexical.detect_language(question)
@@ -142,7 +150,7 @@ class ExtractiveGenerator:
                 continue  # holds no word of the question, nor the kind of value it asks for
             chosen.append(c)
             seen.add(_key(c.text))
-        chosen = chosen[: self.max_sentences]
+        chosen = self._with_column_headers(chosen[: self.max_sentences], scored, tainted)
         return [
             GeneratedSentence(
                 # Prose for the answer; the citation span keeps the exact page text.
@@ -152,6 +160,35 @@ class ExtractiveGenerator:
             )
             for c in chosen
         ]
+
+    def _with_column_headers(self, chosen: list[SentenceCandidate], scored: Sequence[ScoredPassage],
+                             tainted: dict[int, list[tuple[int, int]]]) -> list[SentenceCandidate]:
+        """``chosen`` with each table row preceded by the row heading its columns, when
+        that is not already in the answer: "Net debt to EBITDA | 0.9 | 0.8" does not say
+        which year is which, "2019 | 2018" does (``retrieval.table_headers``). Still at
+        most ``max_sentences``, and no chosen sentence gives way to a header: a row
+        chosen last, with one place left, comes alone."""
+        by_rank = {p.first_stage_rank: p for p in scored}
+        shown = {(c.passage, c.start) for c in chosen}
+        units: list[list[SentenceCandidate]] = []
+        for c in chosen:
+            unit = [c]
+            header = _column_header(c, by_rank.get(c.passage))
+            # Not ``_never_an_answer``: a header of years alone ("2019 | 2018") is no
+            # answer, but it is what makes the row readable.
+            if header is not None and (header.passage, header.start) not in shown \
+                    and not _addressed_to_model(header, tainted):
+                unit.insert(0, header)
+                shown.add((header.passage, header.start))
+            units.append(unit)
+        out: list[SentenceCandidate] = []
+        for unit in units:
+            if len(out) + len(unit) > self.max_sentences:
+                unit = unit[-1:]  # no room for the header: the row alone, as chosen
+            if len(out) + len(unit) > self.max_sentences:
+                break
+            out.extend(unit)
+        return out
 
     def _follower(self, best: SentenceCandidate, scored: Sequence[ScoredPassage],
                   tainted: dict[int, list[tuple[int, int]]]) -> SentenceCandidate | None:
@@ -164,6 +201,18 @@ class ExtractiveGenerator:
             follower = min(after, key=lambda s: s.start, default=None)
             return None if follower is None or _never_an_answer(follower, tainted) else follower
         return None
+
+
+def _column_header(row: SentenceCandidate, passage: ScoredPassage | None) -> SentenceCandidate | None:
+    """The sentence of ``passage`` heading the columns of table row ``row``, if any."""
+    if passage is None:
+        return None
+    sentences = passage.sentences
+    index = next((i for i, s in enumerate(sentences) if s.start == row.start), None)
+    if index is None:
+        return None
+    header = table_headers(passage.chunk.text, [(s.start, s.end) for s in sentences])[index]
+    return None if header is None else sentences[header]
 
 
 def _never_an_answer(sentence: SentenceCandidate, tainted: dict[int, list[tuple[int, int]]]) -> bool:

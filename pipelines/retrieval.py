@@ -212,24 +212,61 @@ def _is_table_row(sentence: str) -> bool:
     return " | " in sentence
 
 
-def _table_headers(text: str, spans: Sequence[tuple[int, int]]) -> list[int | None]:
-    """For each sentence, the index of its table's header row (the first row of the
-    table it belongs to, when that is another row), else None. Tables are rendered as
-    rows of ``|``-joined cells; a short line without a full stop between rows (a
-    sub-heading such as "Basic earnings per share (cents per share)") stays inside the
-    table."""
+_YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+
+
+# A cell that is an amount ("1,305.7", "$(618)", "12%"), not a year or a label.
+_AMOUNT_CELL_RE = re.compile(r"[-−–(]?[$€£¥]?\s?\(?[\d][\d.,\s]*\)?\s?%?")
+
+
+def _cells(row: str) -> int:
+    return row.count(" | ") + 1
+
+
+def _holds_amounts(row: str) -> bool:
+    """Whether a row has a cell that is an amount, which a column header never is."""
+    return any(_AMOUNT_CELL_RE.fullmatch(cell.strip()) and not _YEAR_RE.fullmatch(cell.strip())
+               for cell in row.split(" | "))
+
+
+def table_headers(text: str, spans: Sequence[tuple[int, int]]) -> list[int | None]:
+    """For each sentence, the index of the row that heads its table's columns, else
+    None (not a table row, or its table's first row).
+
+    Tables are rendered as rows of ``|``-joined cells; a short line without a full stop
+    between rows (a sub-heading such as "Basic earnings per share (cents per share)")
+    stays inside the table. A table's header rows are its leading rows with fewer cells
+    than the row they head: a column header leaves the row-label cell empty ("2019 |
+    2018" over "Net debt | 295.2 | 235.8"). Of several ("Year Ended December 31, | ...",
+    then "2019 | 2018 | 2017", then "(In millions) | ..."), the one naming the most years
+    heads the row; with none, or no row shorter than the row, the table's first row does,
+    unless a cell of it is an amount ("Basic earnings per share | 1,305.7 | 1,300.5" is
+    the first row of a chunk, not a header).
+    """
     headers: list[int | None] = []
-    first_row: int | None = None
+    rows: list[int] = []  # the current table's rows so far
     for i, (s, e) in enumerate(spans):
         sentence = text[s:e]
-        if _is_table_row(sentence):
-            if first_row is None:
-                first_row = i
-            headers.append(first_row if first_row != i else None)
-        else:
+        if not _is_table_row(sentence):
             if len(sentence) > 80 or sentence.rstrip().endswith((".", "!", "?")):
-                first_row = None
+                rows = []
             headers.append(None)
+            continue
+        if not rows:
+            headers.append(None)
+        else:
+            width = _cells(sentence)
+            block: list[int] = []  # the table's leading rows narrower than this one
+            for r in rows:
+                if _cells(text[slice(*spans[r])]) >= width:
+                    break
+                block.append(r)
+            if block:
+                headers.append(max(block, key=lambda r: len(_YEAR_RE.findall(text[slice(*spans[r])]))))
+            else:
+                first = rows[0]
+                headers.append(None if _holds_amounts(text[slice(*spans[first])]) else first)
+        rows.append(i)
     return headers
 
 
@@ -343,7 +380,7 @@ class PassageScorer:
         lexical_rows: list[tuple[int, ScoredChunk, list[tuple[int, int, str, float, float, float, float]], float, float]] = []
         for rank, (chunk, (spans, stems)) in enumerate(zip(chunks, segmented)):
             text = chunk.text
-            headers = _table_headers(text, spans)
+            headers = table_headers(text, spans)
             title = titles.get(str(chunk.payload.get("document_id")), set())
             rows = []
             for i, (s, e) in enumerate(spans):

@@ -39,7 +39,7 @@ def test_the_ask_record_carries_what_replay_needs_and_no_text(api, asked):
     alias = api.container.documents.index_alias(api.container.registry.get_collection("acme", "docs"))
     texts = {p.id: p.payload["text"] for p in api.container.index.scroll(alias)}
     assert details["chunk_versions"] == [chunk_version(texts[c]) for c in details["chunk_ids"]]
-    assert details["generator"] == {"name": "extractive", "version": "3"}
+    assert details["generator"] == {"name": "extractive", "version": "4"}
     assert details["answerer"] == ANSWERER_VERSION
     assert "policy" not in json.dumps(details) and "AB-1234" not in json.dumps(details)
 
@@ -79,7 +79,7 @@ def _bump_answerer_version(api, asked):
     [
         (_delete_document, False, "of document {claim} was deleted"),
         (_edit_cited_chunk, False, "of document {claim} changed (its text is not the recorded version)"),
-        (_bump_generator_version, True, "generator version differs: recorded extractive 3, now 99"),
+        (_bump_generator_version, True, "generator version differs: recorded extractive 4, now 99"),
         (_bump_answerer_version, True, f"answerer version differs: recorded {ANSWERER_VERSION}, now 99"),
     ],
     ids=["document deleted", "chunk edited", "generator version", "answerer version"],

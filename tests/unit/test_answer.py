@@ -314,7 +314,7 @@ def test_api_dict_has_the_documented_shape(setup):
     assert set(data) == {"answer", "abstained", "citations", "sentences", "generator", "embedder", "audit_id"}
     assert set(data["citations"][0]) >= {"id", "document_id", "filename", "page", "start", "end", "quote",
                                           "bbox", "orig_start", "orig_end", "score"}
-    assert data["generator"] == {"name": "extractive", "version": "3"}
+    assert data["generator"] == {"name": "extractive", "version": "4"}
     assert data["embedder"] == {"name": "fake-bow", "version": "1"}
     assert set(data["sentences"][0]) == {"text", "citation_ids", "support"}
 
@@ -455,6 +455,62 @@ def test_a_companion_sentence_shares_something_with_the_question():
     chunk = ScoredChunk("d:0", 1.0, {"text": text, "document_id": "d", "page": 1, "start": 0, "end": len(text)})
     sentences = ExtractiveGenerator().generate("Que couvre le contrat Horizon ?", [chunk])
     assert [s.text for s in sentences] == ["Le contrat Horizon couvre aussi le bris de glace."]
+
+
+_INCOME_TABLE = ("Year ended December 31, | Year ended December 31,\n"
+                 "2019 | 2018\n"
+                 "(In millions) | (In millions)\n"
+                 "Net debt | 295.2 | 235.8\n"
+                 "Net debt to EBITDA | 0.9 | 0.8\n\n"
+                 "The net debt to EBITDA ratio is reviewed each year by the board.")
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    # a row alone does not say which column is which year: the row naming the years comes first
+    ("What was the net debt to EBITDA ratio in 2019?",
+     ["2019 | 2018", "Net debt to EBITDA | 0.9 | 0.8"]),
+    # prose answers come without a header
+    ("Who reviews the net debt to EBITDA ratio?",
+     ["The net debt to EBITDA ratio is reviewed each year by the board."]),
+])
+def test_a_table_row_is_shown_under_the_row_heading_its_columns(question, expected):
+    chunk = ScoredChunk("d:0", 1.0, {"text": _INCOME_TABLE, "document_id": "d", "page": 2,
+                                     "start": 0, "end": len(_INCOME_TABLE)})
+    sentences = ExtractiveGenerator().generate(question, [chunk])
+    assert [s.text for s in sentences][: len(expected)] == expected
+    assert len(sentences) <= 3
+    for s in sentences:  # each is still one verbatim slice of the passage
+        (_, start, end), = s.spans
+        assert _INCOME_TABLE[start:end] == s.text
+
+
+def test_the_header_row_is_verified_and_cited_like_any_sentence():
+    embedder = BagOfWordsEmbedder()
+    index = FakeIndex(embedder)
+    page = Page(3, _INCOME_TABLE)
+    index.add("report", page, [Chunk(page.number, 0, len(page.text), page.text, 0)])  # the table in one chunk
+    answerer = Answerer(embedder, None, index, ExtractiveGenerator(embedder), abstain_threshold=0.0)
+    answer = answerer.answer("What was the net debt to EBITDA ratio in 2019?", index_name="c", flt=IndexFilter())
+    assert [s.text for s in answer.sentences][:2] == ["2019 | 2018", "Net debt to EBITDA | 0.9 | 0.8"]
+    assert all(s.citation_ids for s in answer.sentences)
+    assert all(page.text[c.start : c.end] == c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(("prose", "expected"), [
+    # room for both: the header comes before its row
+    (["Net debt rose in 2019 because of the acquisition."],
+     ["Net debt rose in 2019 because of the acquisition.", "2019 | 2018", "Net debt | 295.2 | 235.8"]),
+    # one place left: the row comes alone rather than not at all
+    (["Net debt rose in 2019 because of the acquisition.", "Net debt is reported in Note 24."],
+     ["Net debt rose in 2019 because of the acquisition.", "Net debt is reported in Note 24.",
+      "Net debt | 295.2 | 235.8"]),
+])
+def test_a_header_never_pushes_a_chosen_sentence_out(prose, expected):
+    rows = [("2019 | 2018", 0.1), ("Net debt | 295.2 | 235.8", 0.7)]
+    scored = [_scored_passage(0, "report", [(t, 1.0 - i / 10) for i, t in enumerate(prose)]),
+              _scored_passage(1, "report", rows)]
+    chosen = [s.text for s in ExtractiveGenerator().generate_from_scored("What was net debt in 2019?", scored)]
+    assert chosen == expected
 
 
 def _scored_passage(rank: int, document_id: str, sentences: list[tuple[str, float]]):

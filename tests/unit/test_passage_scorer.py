@@ -132,15 +132,25 @@ def test_the_row_holding_the_value_outranks_its_header_and_prose_about_the_year(
     # a short sub-heading inside the table keeps it one table
     ("A | 2019 | 2018\nBasic earnings per share (cents)\nC | 3 | 4", 0),
     # a full sentence ends the table: the next rows start another one
-    ("A | 2019 | 2018\nThe figures below are audited.\nC | 3 | 4\nD | 5 | 6", 2),
+    ("A | 2019 | 2018\nThe figures below are audited.\nC | 2020 | 2021\nD | 5 | 6", 2),
     # the first row of a table has no header of its own
     ("Intro sentence.\nA | 2019 | 2018", None),
+    # column headers leave the row-label cell empty: the one naming years heads the rows
+    (("Year ended December 31, | Year ended December 31,\n2019 | 2018\n(In millions) | (In millions)\n"
+      "Patent costs | (1) | (8)"), 1),
+    ("2019 | 2018\n£m | £m\nNet debt | 295.2 | 235.8\nNet debt to EBITDA | 0.9 | 0.8", 0),
+    # without a year, the first of them
+    ("Q1 | Q2\nEUR | EUR\nPremiums | 4 | 5", 0),
+    # a first row holding amounts is a data row (the header is in another chunk)
+    ("Basic earnings per share | 1,305.7 | 1,300.5\nContinuing operations | 114.3 | 123.4", None),
+    ("Operating activities | $(618) | $(3,908)\nInvesting activities | - | -", None),
+    ("Up to 1 year | 1 to 3 years | Total\nLeases | 16,164 | 19,812 | 48,410", 0),
 ])
 def test_table_headers(text, header_of_last):
     from pipelines.lexical import sentence_spans
-    from pipelines.retrieval import _table_headers
+    from pipelines.retrieval import table_headers
 
-    assert _table_headers(text, sentence_spans(text))[-1] == header_of_last
+    assert table_headers(text, sentence_spans(text))[-1] == header_of_last
 
 
 @pytest.mark.parametrize(("question", "closed"), [
