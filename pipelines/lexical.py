@@ -385,7 +385,11 @@ class Terms:
     def of(text: str, lang: str) -> Terms:
         stops = _stop_words(lang)
         weights: dict[str, float] = {}
-        for word, _, _ in words(text):
+        # "les années 30" is one term, the decade: neither "années" nor "30"
+        in_decades = [m.span() for m in _DECADE_RE.finditer(text)]
+        for word, start, _ in words(text):
+            if any(a <= start < b for a, b in in_decades):
+                continue
             # A hyphenated word counts by its parts, which ``all_stems`` finds whether
             # the other text hyphenates them or not.
             for token in hyphen_parts(word) or [word]:
@@ -394,8 +398,11 @@ class Terms:
                     continue
                 s = stem(token, lang)
                 weights[s] = max(weights.get(s, 0.0), term_weight(token, lang))
-        for value in numbers(text):
-            weights["#" + value] = NUMBER_WEIGHT
+        for m in _NUMBER_RE.finditer(text):
+            if not any(a <= m.start() < b for a, b in in_decades):
+                weights["#" + _normalise_number(m.group(0))] = NUMBER_WEIGHT
+        for decade in decades(text):
+            weights[decade] = NUMBER_WEIGHT  # "les années 30": any year of it, not "30"
         return Terms(weights)
 
     @staticmethod
@@ -579,8 +586,32 @@ def all_stems(text: str, lang: str) -> set[str]:
             continue
         found.add(stem(token, lang))
         found.update(stem(part, lang) for part in hyphen_parts(token))
-    found.update("#" + value for value in numbers(text))
+    values = numbers(text)
+    found.update("#" + value for value in values)
+    # the decade of every year: "747 en 1930" is in "les années 30"
+    found.update(f"#{value[:3]}0s" for value in values if _YEAR_VALUE_RE.fullmatch(value))
+    found.update(decades(text))
     return found
+
+
+# A decade: "les années 30", "années 1930", "the 1930s", "the '30s". Two digits are read
+# in the 1900s (the "années 20" of an encyclopaedia are the 1920s).
+_DECADE_RE = re.compile(
+    r"\bann[ée]es\s+((?:1\d|20)?\d0)(?![\d,.])"
+    r"|(?<!\w)['’]?((?:1\d|20)?\d0)['’]?s\b",
+    re.IGNORECASE,
+)
+_YEAR_VALUE_RE = re.compile(r"1\d{3}|20\d\d")
+
+
+def decades(text: str) -> list[str]:
+    """The decades ``text`` names, as terms: "les années 30" and "the 1930s" -> "#1930s"
+    (``all_stems`` also gives every year its decade's term)."""
+    out = []
+    for m in _DECADE_RE.finditer(text):
+        value = m.group(m.lastindex)
+        out.append(f"#{'19' + value if len(value) == 2 else value}s")
+    return out
 
 
 # -- numbers, names, negations --------------------------------------------------------------

@@ -13,7 +13,8 @@ candidate holds but one holds with a one-letter difference, a typo such as
 question names is found in its adjective, "Europe" in "européenne":
 ``lexical.place_adjectives``; an abbreviation the question defines and its long form
 count as each other, "Chloroquine(CQ)" in "CQ and HCQ": ``lexical.abbreviations``, as do
-a pseudonym and the value it stands for):
+a pseudonym and the value it stands for; a decade is found in any of its years, "les
+années 30" in "en 1930": ``lexical.decades``):
 
 * ``lexical``: weighted share of the question's content words (Snowball stems,
   rare words weigh more) found in the sentence, and in the sentence with its

@@ -52,6 +52,22 @@ def test_coverage_across_hyphens_and_inversions(question, passage, found):
     assert (coverage == 1.0) is found
 
 
+@pytest.mark.parametrize(("question", "passage", "lang", "found"), [
+    # a decade is found in any of its years, however either side writes it
+    ("Combien de communes dans les années 30 ?", "il y avait encore 747 communes en 1930", "fr", True),
+    ("Combien de communes dans les années 1930 ?", "747 communes en 1934", "fr", True),
+    ("How many towns in the 1930s?", "747 towns by 1939", "en", True),
+    ("How many towns in the '30s?", "747 towns in the 1930s", "en", True),
+    ("Combien de communes dans les années 30 ?", "747 communes en 1940", "fr", False),
+    # a number that is no decade stays itself
+    ("Combien d'élèves sur 30 ?", "30 élèves", "fr", True),
+    ("Combien d'élèves sur 30 ?", "1930 élèves", "fr", False),
+])
+def test_decades(question, passage, lang, found):
+    coverage = lexical.Terms.of(question, lang).coverage_in(lexical.all_stems(passage, lang))
+    assert (coverage == 1.0) is found
+
+
 @pytest.mark.parametrize(("a", "b", "one_edit"), [
     ("souscript", "sousript", True),      # deletion
     ("sousript", "souscript", True),      # insertion
