@@ -76,6 +76,45 @@ def test_answers_from_wrapped_page_text_are_whole_sentences_read_as_prose(api):
     _assert_grounded(api, body)
 
 
+def _report_with_a_table() -> bytes:
+    """A DOCX report: a sentence, then a table whose header row leaves the label cell empty."""
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("The group keeps its leverage under review every quarter.")
+    table = document.add_table(rows=3, cols=3)
+    for row, cells in zip(table.rows, [("", "2019", "2018"), ("Net debt", "295.2", "235.8"),
+                                       ("Net debt to EBITDA", "0.9", "0.8")]):
+        for cell, text in zip(row.cells, cells):
+            cell.text = text
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_a_table_row_is_answered_under_its_column_header(tmp_path):
+    """Through the real parser: an office table arrives as rows of cells, and the row
+    alone does not say which value is which year, so the answer shows the header row
+    first (both cited, both exact)."""
+    from fastapi.testclient import TestClient
+
+    from pipelines.parsing import DocumentParser
+    from tests.conftest import Api, build_test_app
+
+    app = build_test_app(tmp_path, parser=DocumentParser(ocr_max_pages=1))
+    with TestClient(app) as client:
+        api = Api(client, app.state.container)
+        api.create_collection("reports")
+        assert api.upload("reports", [("report.docx", _report_with_a_table())]).status_code == 201
+        body = client.post("/v1/collections/reports/ask",
+                           json={"question": "What was the net debt to EBITDA ratio in 2019?"},
+                           headers=api.h("reader")).json()
+        assert [s["text"] for s in body["sentences"]][:2] == ["2019 | 2018", "Net debt to EBITDA | 0.9 | 0.8"]
+        _assert_grounded(api, body)
+
+
 def test_ask_never_retrieves_what_the_key_may_not_read(api, corpus):
     for who, may_see in [("reader", False), ("hr_reader", True), ("admin", True)]:
         body = api.client.post("/v1/collections/docs/ask", json={"question": "What is the salary band of the HR director?"},

@@ -114,6 +114,9 @@ FORMATS = [
     # tables read one line per row, cells separated by " | "
     (lambda: docx_bytes("Sinistres", [["Numéro", "Montant"], ["S-42", "1 250 €"]]), "t.docx", mt.DOCX, 1,
      "Numéro | Montant\nS-42 | 1 250 €"),
+    # an empty cell is left out: a column header row is narrower than the rows under it
+    (lambda: docx_bytes("Bilan", [["", "2024", "2023"], ["Primes", "4 210", "3 980"]]), "b.docx", mt.DOCX, 1,
+     "Bilan\n\n2024 | 2023\nPrimes | 4 210 | 3 980"),
     (lambda: pptx_bytes(["Déclaration de sinistre", "Expertise"]), "deck.pdf", mt.PPTX, 2, "Expertise"),
     (lambda: xlsx_bytes({"Sinistres": [["Numéro", "Montant"], ["S-42", 1250]], "Primes": [["Prime", 90]]}),
      "book.txt", mt.XLSX, 2, "S-42"),
