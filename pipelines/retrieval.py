@@ -95,10 +95,17 @@ class HybridRetriever:
 
 
 # Questions that ask for a quantity, an amount or a date (FR + EN).
+# The noun may follow the verb: "What was the prevalence of ...", "Quel est le taux de ...".
+_QUANTITY_NOUNS_EN = (r"year|percentage|percent|amount|number|proportion|rate|date|prevalence|incidence"
+                      r"|ratio|share|price|cost|total|size|population")
+_QUANTITY_NOUNS_FR = (r"année|montant|âge|pourcentage|taux|date|nombre|somme|durée|délai|prévalence"
+                      r"|incidence|proportion|part|prix|coût|population")
 _QUANTITY_QUESTION_RE = re.compile(
-    r"\b(how (much|many|long|old|often)|what (year|percentage|percent|amount|number|proportion|rate|date)"
-    r"|when|combien|quel(le)?s? (année|montant|âge|pourcentage|taux|date|nombre|somme|durée|délai)"
-    r"|quand|en quelle année|à quel âge|à quelle date|depuis quand|jusqu'à quand)\b",
+    rf"\b(how (much|many|long|old|often)"
+    rf"|what (?:(?:is|was|are|were) (?:the |an? )?)?(?:{_QUANTITY_NOUNS_EN})"
+    rf"|when|combien"
+    rf"|quel(le)?s? (?:(?:est|était|sont|étaient|fut) (?:le |la |les |l['’])?)?(?:{_QUANTITY_NOUNS_FR})"
+    rf"|quand|en quelle année|à quel âge|à quelle date|depuis quand|jusqu'à quand)\b",
     re.IGNORECASE,
 )
 # Questions whose answer is a name: a person, a place, an organisation (FR + EN).

@@ -297,3 +297,22 @@ _PAGE_TAIL = (
 ])
 def test_sentences_of_a_passage_follow_its_page_wrap_width(payload, sentences):
     assert list(_sentences("Que développe cet article ?", _PAGE_TAIL, "fr", start=2279, **payload)) == sentences
+
+
+@pytest.mark.parametrize(("question", "asks_quantity"), [
+    ("How many MAPK phosphatases exist?", True),
+    ("What percentage of claims were settled?", True),
+    # the noun may come after the verb
+    ("What was the prevalence of Coronavirus OC43 in community samples?", True),
+    ("What is the rate of return?", True),
+    ("Quel est le taux de TVA applicable ?", True),
+    ("Quelle est la part des femmes ?", True),
+    ("Quel est l'âge légal de départ ?", True),
+    ("What is the name of the insurer?", False),
+    ("Quel est le partage des responsabilités ?", False),
+    ("What is carrageenan?", False),
+])
+def test_questions_asking_for_a_quantity(question, asks_quantity):
+    from pipelines.retrieval import _QUANTITY_QUESTION_RE
+
+    assert bool(_QUANTITY_QUESTION_RE.search(question)) is asks_quantity
