@@ -234,11 +234,11 @@ def wrap_width(text: str) -> int:
     return width if known >= _MIN_KNOWN_WRAPS else 0
 
 
-def _breakable(text: str, previous: tuple[int, int], line: tuple[int, int]) -> bool:
-    """``line`` follows ``previous`` after one line break, ``previous`` ends inside a
-    sentence, and neither is a table row. Spaces around the break do not matter ("sur
-    internet \n a été adoptée")."""
-    return (text[previous[1]:line[0]] == "\n"
+def _breakable(text: str, previous: tuple[int, int], line: tuple[int, int], *, across_blocks: bool = False) -> bool:
+    """``line`` follows ``previous`` after one line break (or, ``across_blocks``, after
+    a blank line too), ``previous`` ends inside a sentence, and neither is a table row.
+    Spaces around the break do not matter ("sur internet \n a été adoptée")."""
+    return (text[previous[1]:line[0]] in (("\n", "\n\n") if across_blocks else ("\n",))
             and _SOFT_WRAP_END_RE.search(text[previous[0]:previous[1]].rstrip()) is not None
             and "|" not in text[previous[0]:line[1]])
 
@@ -251,7 +251,9 @@ def _wrapped_lines(text: str, known_width: int | None = None) -> list[tuple[int,
     """``(start, end)`` of the lines of ``text``, a soft-wrapped line joined to the next.
 
     A line is soft-wrapped when it ends inside a sentence, the next line follows
-    directly after one line break and either starts with a lower-case letter, or (in
+    directly after one line break and either starts with a lower-case letter (after
+    a blank line too, when the text is hard-wrapped and the line filled to the width:
+    a PDF block break), or (in
     a text hard-wrapped at a width, as PDF text is) the line was filled to that width
     and the next one starts like the rest of a sentence ("se référer à\n(Aligon et
     al., 2010b)", "chaque opérateur de\nQSL"). The width is ``known_width`` (that of
@@ -264,8 +266,14 @@ def _wrapped_lines(text: str, known_width: int | None = None) -> list[tuple[int,
     runs: list[tuple[int, int]] = []
     last_line: tuple[int, int] | None = None
     for line in lines:
-        if runs and last_line is not None and _breakable(text, last_line, line) and (
-            _opens_lower(text, line)
+        lower = _opens_lower(text, line)
+        # A blank line is a paragraph break, but in hard-wrapped (PDF) text a line filled
+        # to the width and a block going on in lower case are one sentence cut by a
+        # block break: the foot of a column, a figure ("which can\n\nbe answered").
+        filled = bool(width) and last_line is not None and (
+            len(text[last_line[0]:last_line[1]].strip()) >= _FULL_LINE_SHARE * width)
+        if runs and last_line is not None and _breakable(text, last_line, line, across_blocks=lower and filled) and (
+            lower
             or (width
                 # Longer than the width is filled too: a footnote's smaller type fits
                 # more on its lines than the body the width was measured on.
@@ -308,8 +316,9 @@ def _zipf(word: str, lang: str) -> float:
     return zipf_frequency(word, lang)
 
 
-# A word broken across two lines with a hyphen ("algo-\nrithme", "peut-\nêtre").
-_LINE_BREAK_HYPHEN_RE = re.compile(r"([^\W\d_]+)-[ \t]*\n[ \t]*([^\W\d_]+)")
+# A word broken across two lines with a hyphen ("algo-\nrithme", "peut-\nêtre"), or
+# across two blocks of a PDF page ("improv-\n\ning", ``_wrapped_lines``).
+_LINE_BREAK_HYPHEN_RE = re.compile(r"([^\W\d_]+)-[ \t]*\n(?:[ \t]*\n)?[ \t]*([^\W\d_]+)")
 _LINE_BREAK_RE = re.compile(r"[ \t]*\n\s*")
 
 

@@ -102,18 +102,16 @@ def text_flags() -> int:
 
 
 def page_text_and_blocks(page, textpage=None) -> tuple[str, tuple[Block, ...]]:
-    """The page's text blocks in reading order, joined by ``BLOCK_SEPARATOR``. A given
-    ``textpage`` (OCR) keeps the flags it was made with."""
+    """The page's text blocks in reading order (``column_order``), joined by
+    ``BLOCK_SEPARATOR``. A given ``textpage`` (OCR) keeps the flags it was made with."""
     parts: list[str] = []
     blocks: list[Block] = []
     offset = 0
-    for x0, y0, x1, y1, block_text, _no, block_type in page.get_text("blocks", sort=True, textpage=textpage,
-                                                                       flags=text_flags()):
-        if block_type != 0:
-            continue
-        block_text = block_text.strip()
-        if not block_text:
-            continue
+    raw = [(x0, y0, x1, y1, text.strip())
+           for x0, y0, x1, y1, text, _no, block_type in page.get_text("blocks", sort=True, textpage=textpage,
+                                                                      flags=text_flags())
+           if block_type == 0 and text.strip()]
+    for x0, y0, x1, y1, block_text in column_order(raw, page.rect.width):
         if parts:
             parts.append(BLOCK_SEPARATOR)
             offset += len(BLOCK_SEPARATOR)
@@ -121,6 +119,77 @@ def page_text_and_blocks(page, textpage=None) -> tuple[str, tuple[Block, ...]]:
         blocks.append(Block(offset, offset + len(block_text), (float(x0), float(y0), float(x1), float(y1))))
         offset += len(block_text)
     return "".join(parts), tuple(blocks)
+
+
+# A paragraph of a column: three lines or more. Single lines side by side are a form's
+# labels and values or a table's cells, which read across, not down.
+_PARAGRAPH_LINES = 3
+_COLUMN_MIN_CHARS = 200
+
+
+def column_order(blocks: list[tuple[float, float, float, float, str]],
+                 page_width: float) -> list[tuple[float, float, float, float, str]]:
+    """Text blocks ``(x0, y0, x1, y1, text)``, given top to bottom, in reading order:
+    on a two-column page, the left column before the right one.
+
+    Sorting by position alone interleaves columns (a right-column paragraph that starts
+    a little higher comes before the left-column one beside it), and a sentence that
+    goes on at the top of the right column is cut from its start. Blocks that cross the
+    middle of the page (titles, full-width figures) split the page into bands; a band is
+    read column by column only when both halves hold paragraphs (three lines or more,
+    ``_COLUMN_MIN_CHARS`` characters or more a side, most of the band's text) and no two
+    single lines face each other (a form or a table, which reads across). Every other
+    band keeps the order given.
+    """
+    middle = page_width / 2
+    slack = page_width * 0.02
+    out: list[tuple[float, float, float, float, str]] = []
+    band: list[tuple[float, float, float, float, str]] = []
+
+    def side(block) -> str:
+        x0, _, x1, _, _ = block
+        if x1 <= middle + slack:
+            return "left"
+        if x0 >= middle - slack:
+            return "right"
+        return "across"
+
+    def flush() -> None:
+        left = [b for b in band if side(b) == "left"]
+        right = [b for b in band if side(b) == "right"]
+        if _reads_in_columns(left, right):
+            out.extend(sorted(left, key=lambda b: b[1]))
+            out.extend(sorted(right, key=lambda b: b[1]))
+        else:
+            out.extend(band)
+        band.clear()
+
+    for block in blocks:
+        if side(block) == "across":
+            flush()
+            out.append(block)
+        else:
+            band.append(block)
+    flush()
+    return out
+
+
+def _reads_in_columns(left: list, right: list) -> bool:
+    def paragraphs(blocks: list) -> list:
+        return [b for b in blocks if b[4].count("\n") + 1 >= _PARAGRAPH_LINES]
+
+    def chars(blocks: list) -> int:
+        return sum(len(b[4]) for b in blocks)
+
+    left_paragraphs, right_paragraphs = paragraphs(left), paragraphs(right)
+    if chars(left_paragraphs) < _COLUMN_MIN_CHARS or chars(right_paragraphs) < _COLUMN_MIN_CHARS:
+        return False
+    if chars(left_paragraphs) + chars(right_paragraphs) < 0.6 * (chars(left) + chars(right)):
+        return False
+    # single lines facing each other: a form's label and value, a table row
+    lines_left = [b for b in left if "\n" not in b[4]]
+    lines_right = [b for b in right if "\n" not in b[4]]
+    return not any(abs(a[1] - b[1]) < 3 for a in lines_left for b in lines_right)
 
 
 def _has_images(page) -> bool:

@@ -59,9 +59,18 @@ _WRAPPED = "\n".join([_TESTS.replace("référence.", "référence. " + _REFERENC
     # before a capital is a heading
     ("Vous devez fournir les pièces suivantes pour la demande de la carte grise\nCarte d'identité",
      ["Vous devez fournir les pièces suivantes pour la demande de la carte grise", "Carte d'identité"]),
-    # a blank line is a paragraph break, never a wrap
+    # a blank line is a paragraph break, never a wrap...
     ("Premier paragraphe sans point\n\nsecond paragraphe.", ["Premier paragraphe sans point", "second paragraphe."]),
     ("Premier paragraphe sans point\n \nsecond paragraphe.", ["Premier paragraphe sans point", "second paragraphe."]),
+    # ... but for a PDF block break: in hard-wrapped text, a line filled to the width
+    # and a block going on in lower case (the foot of a column, then the next one)
+    (_WRAPPED.replace(f"\n{_HEADING}\n{_UNFINISHED}", "").replace("\ndans les", "\n\ndans les"),
+     [_TESTS, _REFERENCE.replace("\ndans les", "\n\ndans les")]),
+    # ... not for a capital after it, nor after a short line (a heading)
+    (_WRAPPED.replace(f"\n{_HEADING}\n{_UNFINISHED}", "").replace("\ndans les", "\n\nDans les"),
+     [_TESTS, _REFERENCE.split("\ndans les")[0], "Dans les" + _REFERENCE.split("\ndans les")[1]]),
+    (_WRAPPED.replace(f"\n{_HEADING}\n{_UNFINISHED}", f"\n{_HEADING}\n\nmesurés sur le journal."),
+     [_TESTS, _REFERENCE, _HEADING, "mesurés sur le journal."]),
 ])
 def test_sentences_of_page_text(text, sentences):
     assert [text[s:e] for s, e in lexical.sentence_spans(text)] == sentences
@@ -74,6 +83,8 @@ def test_sentences_of_page_text(text, sentences):
     # ... and keeps its hyphen when the hyphenated form is the word
     ("il peut-\nêtre là", "il peut-être là"),
     ("a well-\nknown trade-\noff", "a well-known trade-off"),
+    # across a PDF block break too
+    ("on improv-\n\ning the retrieval", "on improving the retrieval"),
     ("Jean-\nPierre signe", "Jean-Pierre signe"),
     ("la mesure hf-\nmeasure", "la mesure hf-measure"),
     # every other line break is a space
