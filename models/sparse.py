@@ -60,6 +60,22 @@ ENGLISH_STOP_WORDS = frozenset(
     """.split()
 )
 
+RESPELL_MIN_CHARS = 7
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def one_edit_variants(word: str) -> set[str]:
+    """Every string one deletion, insertion, substitution or swap of neighbours away
+    from ``word`` (over a-z: tokens are folded), ``word`` itself left out."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
+    out |= {a + c + b for a, b in splits for c in _ALPHABET}
+    out.discard(word)
+    return out
+
+
 _TOKEN = re.compile(
     r"<[A-Za-z][A-Za-z0-9_]*>"  # pseudonym placeholder, kept whole
     r"|\d+(?:[.,]\d+)*"  # number with thousands/decimal separators
@@ -211,3 +227,15 @@ class LexicalSparseEncoder:
     def encode_query(self, text: str) -> SparseVector:
         """Each distinct query term weighs 1 (BM25 ignores query tf); stems of both languages."""
         return self._vector({token: 1.0 for token in self.tokens(text, languages=("fr", "en"))})
+
+    def encode_respellings(self, words: Sequence[str]) -> SparseVector:
+        """A query of every spelling one edit away from the stems of ``words`` (both
+        languages), each weighing 1: a typo in a question ("carageenan") finds the word
+        the documents write ("carrageenan"). Only the spellings some document holds
+        match; the index weighs each by its rarity. Stems shorter than
+        ``RESPELL_MIN_CHARS`` are left out (one edit away from too many other words)."""
+        weights: dict[str, float] = {}
+        for token in self.tokens(" ".join(words), languages=("fr", "en")):
+            if len(token) >= RESPELL_MIN_CHARS and token.isalpha() and token.isascii():
+                weights.update(dict.fromkeys(one_edit_variants(token), 1.0))
+        return self._vector(weights)

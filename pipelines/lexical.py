@@ -297,6 +297,11 @@ def _stemmer(lang: str):
     return SnowballStemmer(_SNOWBALL_NAMES.get(lang, "english"))
 
 
+def stop_words(lang: str) -> frozenset[str]:
+    """Folded stop words of ``lang`` (spaCy's): words that say nothing of a subject."""
+    return _stop_words(lang)
+
+
 @lru_cache(maxsize=4)
 def _stop_words(lang: str) -> frozenset[str]:
     if lang == "fr":

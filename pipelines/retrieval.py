@@ -4,7 +4,10 @@ First stage (``HybridRetriever``): the question's dense vector and sparse lexica
 vector go to ``VectorIndex.search``, which fuses them inside Qdrant (prefetch + RRF).
 Every restriction (collection, the caller's ACL groups, document ids, tags) travels
 in the ``IndexFilter`` and is applied *inside* that query, never afterwards, so a
-chunk the caller may not read is never even scored.
+chunk the caller may not read is never even scored. When a long word of the question
+is in none of the hits (a typo: "carageenan"), a second query of its spellings one
+edit away (``LexicalSparseEncoder.encode_respellings``), under the same filter, adds
+the chunks holding the word the documents write.
 
 Second stage (``PassageScorer``): no offline cross-encoder exists, so candidates are
 re-scored per sentence from signals that need no extra model (a question word that no
@@ -91,7 +94,42 @@ class HybridRetriever:
     ) -> list[ScoredChunk]:
         dense = question_vector if question_vector is not None else self.embedder.embed_query(question)
         sparse = self.sparse_encoder.encode_query(question) if self.use_sparse else None
-        return self.index.search(index_name, dense=dense, sparse=sparse, flt=flt, limit=limit)
+        hits = self.index.search(index_name, dense=dense, sparse=sparse, flt=flt, limit=limit)
+        respell = getattr(self.sparse_encoder, "encode_respellings", None) if self.use_sparse else None
+        unseen = _unseen_words(question, hits) if respell is not None else []
+        if not unseen:
+            return hits
+        # A long word of the question that no candidate holds may be a typo: one more
+        # query, of its spellings one edit away, whose new hits join the candidates
+        # (the passage scorer then reads the typo as the word they hold).
+        respelled = respell(unseen)
+        if not respelled.indices:
+            return hits
+        seen = {h.id for h in hits}
+        more = [h for h in self.index.search(index_name, dense=dense, sparse=respelled, flt=flt, limit=limit)
+                if h.id not in seen]
+        return hits + more[: max(1, limit // _RESPELLED_SHARE)]
+
+
+_RESPELLED_SHARE = 3
+"""Hits of the respelled query join the candidates up to ``limit // _RESPELLED_SHARE``."""
+_RESPELL_MIN_CHARS = 7
+
+
+def _unseen_words(question: str, hits: Sequence[ScoredChunk]) -> list[str]:
+    """The question's content words of ``_RESPELL_MIN_CHARS`` letters or more whose
+    stem no hit holds, as a typo's is not."""
+    lang = lexical.detect_language(question)
+    stop = lexical.stop_words(lang)
+    words = {w for w, _, _ in lexical.words(question)
+             if len(w) >= _RESPELL_MIN_CHARS and w.isalpha() and lexical.fold(w) not in stop}
+    # Most words are found as written: only the others are stemmed, with the hits.
+    text = lexical.fold(" ".join(h.text for h in hits))
+    absent = [w for w in words if lexical.fold(w) not in text]
+    if not absent:
+        return []
+    held = set().union(*(lexical.all_stems(h.text, lang) for h in hits)) if hits else set()
+    return sorted(w for w in absent if lexical.stem(w, lang) not in held)
 
 
 # Questions that ask for a quantity, an amount or a date (FR + EN).

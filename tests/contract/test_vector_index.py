@@ -292,6 +292,22 @@ def test_hybrid_fusion_finds_the_exact_term_dense_misses(index: VectorIndex) -> 
     assert sorted(fused) == sorted(["policy"] + [f"near{i}" for i in range(5)])
 
 
+def test_a_respelled_query_finds_the_word_a_typo_misses(index: VectorIndex) -> None:
+    """``LexicalSparseEncoder.encode_respellings``: hundreds of terms in one sparse
+    query, of which only the one some document holds matches."""
+    distractors = [
+        make_point(f"near{i}", 0, dense=unit(1, 0.05 * i, 0, 0), text=f"Conditions générales, article {i}.")
+        for i in range(5)
+    ]
+    target = make_point("gel", 0, dense=unit(0, 0, 1, 0), text="The carrageenan spray was given twice a day.")
+    index.upsert(PHYSICAL, [*distractors, target])
+    typo = "What is carageenan?"
+    assert search_ids(index, sparse=SPARSE.encode_query(typo))[0] != "gel"
+    respelled = SPARSE.encode_respellings(["carageenan"])
+    assert len(respelled.indices) > 500
+    assert search_ids(index, sparse=respelled)[0] == "gel"
+
+
 def test_empty_sparse_query_falls_back_to_dense(index: VectorIndex) -> None:
     index.upsert(PHYSICAL, [make_point("d", 0)])
     assert search_ids(index, sparse=SparseVector((), ())) == ["d"]

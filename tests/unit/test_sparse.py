@@ -85,3 +85,29 @@ def test_term_ids_are_stable_across_processes() -> None:
     code = "from models.sparse import LexicalSparseEncoder as E; print(E.term_id('contrat'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(other.stdout) == LexicalSparseEncoder.term_id("contrat")
+
+
+@pytest.mark.parametrize(("word", "other", "one_edit"), [
+    ("carageenan", "carrageenan", True),   # insertion
+    ("infleunza", "influenza", True),      # swap of neighbours
+    ("concamitant", "concomitant", True),  # substitution
+    ("recouvrement", "recouvremen", True),  # deletion
+    ("carageenan", "carageenan", False),   # itself
+    ("carageenan", "karagenan", False),    # two edits
+])
+def test_one_edit_variants(word: str, other: str, one_edit: bool) -> None:
+    from models.sparse import one_edit_variants
+
+    assert (other in one_edit_variants(word)) is one_edit
+
+
+def test_respellings_query_the_long_stems_only() -> None:
+    from models.sparse import LexicalSparseEncoder, one_edit_variants
+
+    encoder = LexicalSparseEncoder()
+    query = encoder.encode_respellings(["carageenan", "spray"])  # "spray": too short to respell
+    ids = set(query.indices)
+    assert encoder.term_id("carrageenan") in ids
+    assert encoder.term_id("spra") not in ids and encoder.term_id("sprays") not in ids
+    assert len(ids) == len({encoder.term_id(v) for v in one_edit_variants("carageenan")})
+    assert set(query.values) == {1.0}
