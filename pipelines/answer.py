@@ -56,7 +56,7 @@ each language, the least false abstention among ties. There (head 75af81e, plain
 collection): 0.50 gives 0.51 abstention for 0.07 false abstention; 0.55 the same
 abstention for 0.08; 0.60 0.54 for 0.12, but French accuracy falls to 0.68."""
 
-ANSWERER_VERSION = "7"
+ANSWERER_VERSION = "8"
 """Version of the answering code around the models (second-stage scoring, the anchor
 check, verification, citation): recorded with every ask so that an audit replay can say
 when it changed. Bump it when a change can give another answer over the same chunks with
@@ -68,7 +68,8 @@ table row is scored with the row naming its columns' years (``retrieval.table_he
 5: a decade is found in its years ("les années 30" in "en 1930", ``lexical.decades``);
 6: "What was the prevalence ...", "Quel est le taux ..." ask for a quantity; 7: in
 hard-wrapped text a sentence goes on across a blank line (a PDF block break) when a
-filled line is followed by a lower-case one."""
+filled line is followed by a lower-case one; 8: a typo's spellings one edit away are
+searched too (``HybridRetriever``)."""
 
 PageProvider = Callable[[str, int], "tuple[Page, OffsetMap] | None"]
 """(document_id, page number) -> the stored page and its offset map to the original,
