@@ -119,12 +119,13 @@ def build(backend: str, size: int, folder: Path, embedder, sparse) -> tuple[obje
 
 
 def measure(index, embedder, sparse, questions: list[str], *, acl: bool,
-            similarity: bool = False) -> dict[str, list[float]]:
+            similarity: bool = False, respell: bool = True) -> dict[str, list[float]]:
     from models.generators import ExtractiveGenerator
     from pipelines.answer import Answerer
     from pipelines.types import IndexFilter
 
     answerer = Answerer(embedder, sparse, index, ExtractiveGenerator(embedder), sentence_similarity=similarity)
+    answerer.retriever.respell = respell  # the typo query (HybridRetriever), on by default
     flt = IndexFilter(acl_groups=CALLER_GROUPS if acl else None)
     times: dict[str, list[float]] = {s: [] for s in (*STAGES, "total")}
     answerer.answer(questions[0], index_name="bench", flt=flt)  # warm-up (model graphs, caches)
@@ -152,6 +153,9 @@ def main() -> None:
     parser.add_argument("--similarity", choices=["off", "on", "both"], default="off",
                         help="question-sentence similarity in the score stage (DOCINTEL_QA_SENTENCE_SIMILARITY; "
                              "'both' measures each on the same index)")
+    parser.add_argument("--respell", choices=["off", "on", "both"], default="on",
+                        help="the second query of a typo's spellings (HybridRetriever.respell; on by default); "
+                             "'both' measures each on the same index")
     parser.add_argument("--write", type=Path, default=None, help="replace the 'Ask latency' section of this file")
     args = parser.parse_args()
 
@@ -173,15 +177,18 @@ def main() -> None:
         for backend in args.backends:
             with tempfile.TemporaryDirectory(prefix="docintel-ask-bench-") as tmp:
                 index, load_s, n_real = build(backend, size, Path(tmp), embedder, sparse)
-                similarities = {"off": (False,), "on": (True,), "both": (False, True)}[args.similarity]
-                for similarity, acl in [(s, a) for s in similarities for a in (False, True)]:
-                    times = measure(index, embedder, sparse, questions, acl=acl, similarity=similarity)
+                choices = {"off": (False,), "on": (True,), "both": (False, True)}
+                for similarity, respell, acl in [(s, r, a) for s in choices[args.similarity]
+                                                 for r in choices[args.respell] for a in (False, True)]:
+                    times = measure(index, embedder, sparse, questions, acl=acl, similarity=similarity,
+                                    respell=respell)
                     row = {"size": size, "backend": backend, "acl": acl, "load_s": load_s, "real": n_real,
-                           "similarity": similarity,
+                           "similarity": similarity, "respell": respell,
                            **{f"{s}_p50": statistics.median(times[s]) for s in (*STAGES, "total")},
                            **{f"{s}_p95": pct(times[s], 0.95) for s in (*STAGES, "total")}}
                     rows.append(row)
                     print(f"{size:>7} {backend:<13} acl={'yes' if acl else 'no ':<3} sim={'on ' if similarity else 'off'} "
+                          f"respell={'on ' if respell else 'off'} "
                           + " ".join(f"{s} {row[s + '_p50']:.0f}/{row[s + '_p95']:.0f}" for s in (*STAGES, "total"))
                           + " ms (p50/p95)", flush=True)
                 close = getattr(index, "close", None)
@@ -201,7 +208,7 @@ def render(rows: list[dict], args, n_questions: int) -> str:
         "",
         f"Command: `.venv/bin/python bench/ask_latency.py --sizes {' '.join(map(str, args.sizes))} "
         f"--backends {' '.join(args.backends)} --questions {args.questions} --similarity {args.similarity} "
-        "--write bench/BENCHMARKS.md`",
+        f"--respell {args.respell} --write bench/BENCHMARKS.md`",
         "",
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; one process, "
         f"{n_questions} dev questions per row after one warm-up; extractive generator, embedder "
@@ -210,14 +217,14 @@ def render(rows: list[dict], args, n_questions: int) -> str:
         "statistics). ACL: the caller holds 2 of 20 groups; the dev corpus chunks are in them, a "
         "tenth of the generated distractors too.",
         "",
-        "| chunks | backend | ACL | sentence similarity | retrieve | score | answer | verify | total "
+        "| chunks | backend | ACL | sentence similarity | typo query | retrieve | score | answer | verify | total "
         "| real vectors | load s |",
-        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         cells = " | ".join(f"{r[s + '_p50']:.0f} / {r[s + '_p95']:.0f}" for s in (*STAGES, "total"))
         lines.append(f"| {r['size']:,} | {r['backend']} | {'yes' if r['acl'] else 'no'} | "
-                     f"{'on' if r['similarity'] else 'off'} | {cells} | "
+                     f"{'on' if r['similarity'] else 'off'} | {'on' if r.get('respell', True) else 'off'} | {cells} | "
                      f"{r['real']:,} | {r['load_s']:.0f} |")
     lines.append("")
     return "\n".join(lines)

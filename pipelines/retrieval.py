@@ -67,7 +67,9 @@ class HybridRetriever:
     """Dense + sparse search in one filtered index query.
 
     ``use_sparse=False`` sends the dense vector only (kept for the recall@k benchmark
-    of the dense side alone).
+    of the dense side alone). ``respell``: search a typo's spellings one edit away
+    when a long word of the question is in none of the hits (needs a sparse encoder
+    with ``encode_respellings``; ``respell=False`` is for the latency benchmark).
     """
 
     def __init__(
@@ -77,11 +79,13 @@ class HybridRetriever:
         index: VectorIndex,
         *,
         use_sparse: bool = True,
+        respell: bool = True,
     ) -> None:
         self.embedder = embedder
         self.sparse_encoder = sparse_encoder
         self.index = index
         self.use_sparse = use_sparse and sparse_encoder is not None
+        self.respell = respell
 
     def retrieve(
         self,
@@ -95,7 +99,7 @@ class HybridRetriever:
         dense = question_vector if question_vector is not None else self.embedder.embed_query(question)
         sparse = self.sparse_encoder.encode_query(question) if self.use_sparse else None
         hits = self.index.search(index_name, dense=dense, sparse=sparse, flt=flt, limit=limit)
-        respell = getattr(self.sparse_encoder, "encode_respellings", None) if self.use_sparse else None
+        respell = getattr(self.sparse_encoder, "encode_respellings", None) if self.use_sparse and self.respell else None
         unseen = _unseen_words(question, hits) if respell is not None else []
         if not unseen:
             return hits
