@@ -26,6 +26,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from pipelines.lexical import RESPELL_MIN_CHARS
 from pipelines.types import SparseVector
 
 # Snowball's stop-word lists (snowballstem.org), accents folded like the tokens.
@@ -60,7 +61,6 @@ ENGLISH_STOP_WORDS = frozenset(
     """.split()
 )
 
-RESPELL_MIN_CHARS = 7
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 

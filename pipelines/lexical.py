@@ -357,6 +357,10 @@ def readable(text: str) -> str:
 
 NUMBER_WEIGHT = 3.0
 
+RESPELL_MIN_CHARS = 7
+"""A word or stem read as a typo of another one edit away has this many letters at
+least: shorter ones are one edit away from too many other words."""
+
 
 def term_weight(word: str, lang: str) -> float:
     """How much finding ``word`` in a passage says about it (rare words say more).
@@ -441,7 +445,7 @@ class Terms:
             return 1.0
         return sum(w for s, w in self.weights.items() if s in keys) / total
 
-    def respelled_as(self, vocabulary: set[str], *, min_chars: int = 7) -> Terms:
+    def respelled_as(self, vocabulary: set[str], *, min_chars: int = RESPELL_MIN_CHARS) -> Terms:
         """These terms with each one absent from ``vocabulary`` replaced by the single
         vocabulary stem one edit away (insertion, deletion, substitution or swap of
         neighbours), same first letter, when there is exactly one: a typo in a question

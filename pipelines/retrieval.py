@@ -117,16 +117,15 @@ class HybridRetriever:
 
 _RESPELLED_SHARE = 3
 """Hits of the respelled query join the candidates up to ``limit // _RESPELLED_SHARE``."""
-_RESPELL_MIN_CHARS = 7
 
 
 def _unseen_words(question: str, hits: Sequence[ScoredChunk]) -> list[str]:
-    """The question's content words of ``_RESPELL_MIN_CHARS`` letters or more whose
+    """The question's content words of ``lexical.RESPELL_MIN_CHARS`` letters or more whose
     stem no hit holds, as a typo's is not."""
     lang = lexical.detect_language(question)
     stop = lexical.stop_words(lang)
     words = {w for w, _, _ in lexical.words(question)
-             if len(w) >= _RESPELL_MIN_CHARS and w.isalpha() and lexical.fold(w) not in stop}
+             if len(w) >= lexical.RESPELL_MIN_CHARS and w.isalpha() and lexical.fold(w) not in stop}
     # Most words are found as written: only the others are stemmed, with the hits.
     text = lexical.fold(" ".join(h.text for h in hits))
     absent = [w for w in words if lexical.fold(w) not in text]
