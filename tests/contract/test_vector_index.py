@@ -278,13 +278,18 @@ def test_document_and_tag_filters(index: VectorIndex, flt: IndexFilter, expected
     assert search_ids(index, flt) == expected
 
 
-def test_hybrid_fusion_finds_the_exact_term_dense_misses(index: VectorIndex) -> None:
+def _near_and_far(index: VectorIndex, document_id: str, text: str) -> None:
+    """Five distractors near the query vector, and ``document_id`` far from it: only
+    the sparse side can bring it first."""
     distractors = [
         make_point(f"near{i}", 0, dense=unit(1, 0.05 * i, 0, 0), text=f"Conditions générales, article {i}.")
         for i in range(5)
     ]
-    target = make_point("policy", 0, dense=unit(0, 0, 1, 0), text="Numéro de police AB-778812 du contrat.")
-    index.upsert(PHYSICAL, [*distractors, target])
+    index.upsert(PHYSICAL, [*distractors, make_point(document_id, 0, dense=unit(0, 0, 1, 0), text=text)])
+
+
+def test_hybrid_fusion_finds_the_exact_term_dense_misses(index: VectorIndex) -> None:
+    _near_and_far(index, "policy", "Numéro de police AB-778812 du contrat.")
     question = "Quel est le contrat AB-778812 ?"
     assert search_ids(index, query=unit(1, 0, 0, 0))[0] != "policy"
     fused = search_ids(index, query=unit(1, 0, 0, 0), sparse=SPARSE.encode_query(question))
@@ -295,12 +300,7 @@ def test_hybrid_fusion_finds_the_exact_term_dense_misses(index: VectorIndex) -> 
 def test_a_respelled_query_finds_the_word_a_typo_misses(index: VectorIndex) -> None:
     """``LexicalSparseEncoder.encode_respellings``: hundreds of terms in one sparse
     query, of which only the one some document holds matches."""
-    distractors = [
-        make_point(f"near{i}", 0, dense=unit(1, 0.05 * i, 0, 0), text=f"Conditions générales, article {i}.")
-        for i in range(5)
-    ]
-    target = make_point("gel", 0, dense=unit(0, 0, 1, 0), text="The carrageenan spray was given twice a day.")
-    index.upsert(PHYSICAL, [*distractors, target])
+    _near_and_far(index, "gel", "The carrageenan spray was given twice a day.")
     typo = "What is carageenan?"
     assert search_ids(index, sparse=SPARSE.encode_query(typo))[0] != "gel"
     respelled = SPARSE.encode_respellings(["carageenan"])
