@@ -121,7 +121,7 @@ _RESPELLED_SHARE = 3
 
 def _unseen_words(question: str, hits: Sequence[ScoredChunk]) -> list[str]:
     """The question's content words of ``lexical.RESPELL_MIN_CHARS`` letters or more whose
-    stem no hit holds, as a typo's is not."""
+    stem no hit holds (a typo's never is; neither is a subject the index lacks)."""
     lang = lexical.detect_language(question)
     stop = lexical.stop_words(lang)
     words = {w for w, _, _ in lexical.words(question)
